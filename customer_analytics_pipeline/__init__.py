@@ -1,0 +1,1 @@
+"""Customer analytics for Square-synced appointment businesses, kept in PostgreSQL by Dagster."""

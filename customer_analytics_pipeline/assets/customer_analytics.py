@@ -1,0 +1,173 @@
+"""The ``customer_analytics`` asset: refreshes the table for the run's organization partitions."""
+
+from datetime import datetime, timezone
+from typing import Literal, Optional
+
+import psycopg
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Backoff,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+from pydantic import Field
+
+from customer_analytics_pipeline.migrations import apply_migrations
+from customer_analytics_pipeline.partitions import organizations_partitions
+from customer_analytics_pipeline.refresh import (
+    RefreshParameters,
+    RefreshResult,
+    parse_as_of,
+    refresh_customer_analytics,
+)
+from customer_analytics_pipeline.resources import PostgresResource
+from customer_analytics_pipeline.table_schema import CUSTOMER_ANALYTICS_TABLE
+
+# Errors worth another attempt: the connection dropped, or PostgreSQL chose this
+# transaction as a serialization or deadlock victim. Anything else is a bug or bad
+# data, and retrying it would only repeat it.
+TRANSIENT_DATABASE_ERRORS = (
+    psycopg.OperationalError,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+
+
+class CustomerAnalyticsConfig(Config):
+    """Run config of a refresh (every key optional; SPEC section 5)."""
+
+    mode: Literal["full", "recent"] = Field(default="full", description="full: all history; recent: look-back window.")
+    lookback_days: int = Field(default=90, description="recent mode: days of source changes to recompute.")
+    as_of: Optional[str] = Field(
+        default=None, description="ISO 8601 instant segments are relative to (no offset = UTC); default: run start."
+    )
+    new_days: int = Field(default=30, description="NEW if first_booking_at is within this many days of as_of.")
+    active_days: int = Field(default=90, description="ACTIVE if last_booking_at is within this many days.")
+    at_risk_days: int = Field(default=180, description="AT_RISK if last_booking_at is within this many days.")
+
+
+def run_start(context: AssetExecutionContext) -> datetime:
+    """When the run started (stable across step retries): the default as_of."""
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.start_time if record else None
+    return datetime.fromtimestamp(started, tz=timezone.utc) if started else datetime.now(timezone.utc)
+
+
+def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime) -> RefreshParameters:
+    """Validated refresh parameters; bad config fails the run with a plain message, unretried."""
+    try:
+        return RefreshParameters(
+            mode=config.mode,
+            as_of=parse_as_of(config.as_of) if config.as_of else run_started_at,
+            lookback_days=config.lookback_days,
+            new_days=config.new_days,
+            active_days=config.active_days,
+            at_risk_days=config.at_risk_days,
+        )
+    except ValueError as error:
+        raise Failure(description=f"invalid customer_analytics config: {error}", allow_retries=False) from error
+
+
+def column_schema(conn: psycopg.Connection) -> TableSchema:
+    """The table's columns, types and COMMENTs as the database has them."""
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+        " coalesce(col_description(a.attrelid, a.attnum), '')"
+        " FROM pg_attribute a"
+        " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        (CUSTOMER_ANALYTICS_TABLE,),
+    ).fetchall()
+    return TableSchema(
+        columns=[
+            TableColumn(name=name, type=type_name, description=description or None)
+            for name, type_name, _, description in rows
+        ]
+    )
+
+
+def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict:
+    """Counts of what the refresh did, the segment mix and the column schema."""
+    per_organization = [
+        TableRecord(
+            {
+                "organization_id": o.organization_id,
+                "rows": o.row_count,
+                "inserted": o.rows_inserted,
+                "updated": o.rows_updated,
+                "deleted": o.rows_deleted,
+                "unchanged": o.rows_unchanged,
+            }
+        )
+        for o in result.organizations[:100]
+    ]
+    return {
+        "mode": result.mode,
+        "as_of": result.as_of.isoformat(),
+        "organizations": len(result.organizations),
+        "rows_recomputed": result.rows_recomputed,
+        "rows_inserted": result.total("rows_inserted"),
+        "rows_updated": result.total("rows_updated"),
+        "rows_deleted": result.total("rows_deleted"),
+        "rows_unchanged": result.total("rows_unchanged"),
+        "dagster/row_count": result.total("row_count"),
+        "duration_seconds": round(result.duration_seconds, 3),
+        "segment_counts": MetadataValue.json(result.segment_counts),
+        "per_organization": MetadataValue.table(
+            per_organization,
+            schema=TableSchema(
+                columns=[TableColumn("organization_id", "string")]
+                + [TableColumn(name, "int") for name in ("rows", "inserted", "updated", "deleted", "unchanged")]
+            ),
+        ),
+        "dagster/column_schema": schema,
+    }
+
+
+@asset(
+    partitions_def=organizations_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
+    kinds={"postgres", "sql"},
+    group_name="customer_analytics",
+    description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
+)
+def customer_analytics(
+    context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
+) -> MaterializeResult:
+    """Refreshes every organization partition of the run together, in one transaction."""
+    parameters = refresh_parameters(config, run_start(context))
+    organization_ids = context.partition_keys
+    context.log.info(
+        f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}"
+    )
+    try:
+        with database.connect() as conn:
+            for migration in apply_migrations(conn):
+                context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
+            result = refresh_customer_analytics(conn, organization_ids, parameters, log=context.log.info)
+            schema = column_schema(conn)
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
+    except (psycopg.Error, ValueError) as error:
+        raise Failure(description=f"customer_analytics refresh failed: {error}", allow_retries=False) from error
+    if result.unknown_organization_ids:
+        context.log.warning(
+            f"{len(result.unknown_organization_ids)} partition(s) have no organizations row and were left empty: "
+            + ", ".join(result.unknown_organization_ids[:10])
+        )
+    context.log.info(
+        f"customer_analytics: {result.total('row_count')} rows, {result.total('rows_inserted')} inserted, "
+        f"{result.total('rows_updated')} updated, {result.total('rows_deleted')} deleted "
+        f"in {result.duration_seconds:.2f}s"
+    )
+    return MaterializeResult(metadata=materialization_metadata(result, schema))
+

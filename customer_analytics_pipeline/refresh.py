@@ -1,0 +1,193 @@
+"""The customer_analytics refresh: set-based SQL inside PostgreSQL, one transaction per batch.
+
+Python here only sequences the SQL files of ``sql/refresh`` and counts what they did;
+every metric is defined once, in ``compute_customer_rows.sql``.
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from customer_analytics_pipeline.sql_files import load_sql
+from customer_analytics_pipeline.table_schema import CUSTOMER_ANALYTICS_CONTENT_COLUMNS
+
+RefreshMode = Literal["full", "recent"]
+REFRESH_MODES: tuple[RefreshMode, ...] = ("full", "recent")
+
+# First half of the two-int advisory lock key: keeps the pipeline's per-organization
+# locks apart from any other advisory locks the application takes.
+ORGANIZATION_LOCK_NAMESPACE = 20_261_126
+# The refresh's hash aggregates stay in memory for large organizations; SET LOCAL
+# scope, so only the refresh transaction gets it.
+REFRESH_WORK_MEM = "256MB"
+# Day counts beyond a century are certainly typos (and would overflow the hour math).
+MAX_DAYS = 36_500
+
+
+@dataclass(frozen=True)
+class RefreshParameters:
+    """What a refresh computes: the mode, the instant segments are relative to, the windows."""
+
+    mode: RefreshMode = "full"
+    as_of: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    lookback_days: int = 90
+    new_days: int = 30
+    active_days: int = 90
+    at_risk_days: int = 180
+
+    def __post_init__(self) -> None:
+        if self.mode not in REFRESH_MODES:
+            raise ValueError(f"mode must be one of {REFRESH_MODES}, got {self.mode!r}")
+        if self.as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware (use parse_as_of for user input)")
+        for name in ("lookback_days", "new_days", "active_days", "at_risk_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+                raise ValueError(f"{name} must be a whole number of days from 0 to {MAX_DAYS}, got {value!r}")
+
+    @property
+    def changed_since(self) -> datetime:
+        """Start of recent mode's look-back window (days of exactly 86,400 s)."""
+        return self.as_of - timedelta(days=self.lookback_days)
+
+
+@dataclass(frozen=True)
+class OrganizationRefresh:
+    """What a refresh did to one organization's rows."""
+
+    organization_id: str
+    rows_inserted: int
+    rows_updated: int
+    rows_deleted: int
+    row_count: int
+
+    @property
+    def rows_unchanged(self) -> int:
+        return self.row_count - self.rows_inserted - self.rows_updated
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What one batch's refresh did, for the materialization metadata."""
+
+    mode: RefreshMode
+    as_of: datetime
+    organizations: tuple[OrganizationRefresh, ...]
+    unknown_organization_ids: tuple[str, ...]
+    rows_recomputed: int
+    segment_counts: dict[str, int]
+    duration_seconds: float
+
+    def total(self, attribute: str) -> int:
+        """Sum of an OrganizationRefresh count over the batch."""
+        return sum(getattr(organization, attribute) for organization in self.organizations)
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ISO 8601 instant; without a UTC offset it is taken as UTC (SPEC section 2)."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise ValueError(f"as_of must be an ISO 8601 timestamp such as 2026-05-20T15:00:00Z, got {text!r}") from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def normalize_organization_ids(organization_ids: Sequence[str]) -> list[str]:
+    """Sorted, de-duplicated lowercase UUID texts; a malformed key is an error, not a skip."""
+    normalized = set()
+    for key in organization_ids:
+        try:
+            normalized.add(str(uuid.UUID(str(key))))
+        except ValueError as error:
+            raise ValueError(f"organization partition key {key!r} is not a UUID") from error
+    if not normalized:
+        raise ValueError("a refresh needs at least one organization")
+    return sorted(normalized)
+
+
+def _upsert_statement() -> sql.Composed:
+    columns = [sql.Identifier(name) for name in CUSTOMER_ANALYTICS_CONTENT_COLUMNS]
+    return sql.SQL(load_sql("refresh/upsert_customer_analytics.sql")).format(
+        columns=sql.SQL(", ").join(columns),
+        excluded_columns=sql.SQL(", ").join(sql.SQL("excluded.{}").format(c) for c in columns),
+        current_columns=sql.SQL(", ").join(sql.SQL("ca.{}").format(c) for c in columns),
+    )
+
+
+def refresh_customer_analytics(
+    conn: psycopg.Connection,
+    organization_ids: Sequence[str],
+    parameters: RefreshParameters,
+    log: Callable[[str], None] = lambda message: None,
+    before_commit: Callable[[psycopg.Connection], None] = lambda conn: None,
+) -> RefreshResult:
+    """Refreshes customer_analytics for a batch of organizations in one transaction.
+
+    Readers see all of the batch's new rows or none; on any error the transaction
+    rolls back and the previous rows stay. ``before_commit`` runs inside the
+    transaction just before it commits (the run-history row is written there).
+    """
+    if not conn.autocommit:
+        raise ValueError("refresh_customer_analytics manages its own transaction: pass an autocommit connection")
+    organization_ids = normalize_organization_ids(organization_ids)
+    params = {
+        "organization_ids": organization_ids,
+        "lock_namespace": ORGANIZATION_LOCK_NAMESPACE,
+        "as_of": parameters.as_of,
+        "changed_since": parameters.changed_since,
+        "new_days": parameters.new_days,
+        "active_days": parameters.active_days,
+        "at_risk_days": parameters.at_risk_days,
+        "mode": parameters.mode,
+    }
+    started = time.perf_counter()
+    with conn.transaction():
+        conn.execute("SELECT set_config('work_mem', %s, true)", (REFRESH_WORK_MEM,))
+        conn.execute(load_sql("refresh/lock_organizations.sql"), params)
+        log(f"locked {len(organization_ids)} organization(s); selecting customers ({parameters.mode})")
+
+        conn.execute(load_sql(f"refresh/select_targets_{parameters.mode}.sql"), params)
+        conn.execute("ANALYZE refresh_targets")
+        compute = conn.execute(load_sql("refresh/compute_customer_rows.sql"), params)
+        rows_recomputed = compute.rowcount
+        conn.execute("ANALYZE refresh_rows")
+        log(f"recomputed {rows_recomputed} customer(s); writing changes")
+
+        written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement())}
+        segments_moved = {}
+        if parameters.mode == "recent":
+            segments_moved = dict(conn.execute(load_sql("refresh/update_segments.sql"), params).fetchall())
+        state = conn.execute(load_sql("refresh/record_refresh_state.sql"), params).fetchall()
+        segment_counts = dict(conn.execute(load_sql("refresh/count_segments.sql"), params).fetchall())
+        before_commit(conn)
+
+    organizations = []
+    for organization_id, row_count, previous_row_count in state:
+        inserted, updated = written.get(organization_id, (0, 0))
+        organizations.append(
+            OrganizationRefresh(
+                organization_id=organization_id,
+                rows_inserted=inserted,
+                rows_updated=updated + segments_moved.get(organization_id, 0),
+                # Client deletions cascade to customer_analytics between refreshes:
+                # what the previous refresh left, plus inserts, minus what is there now.
+                rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
+                row_count=row_count,
+            )
+        )
+    known = {organization.organization_id for organization in organizations}
+    return RefreshResult(
+        mode=parameters.mode,
+        as_of=parameters.as_of,
+        organizations=tuple(organizations),
+        unknown_organization_ids=tuple(o for o in organization_ids if o not in known),
+        rows_recomputed=rows_recomputed,
+        segment_counts=segment_counts,
+        duration_seconds=time.perf_counter() - started,
+    )

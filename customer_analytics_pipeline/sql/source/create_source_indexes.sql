@@ -1,0 +1,24 @@
+-- OPTIONAL migration for the application's owners: indexes on the application's
+-- source tables that make the pipeline's queries fast. Built CONCURRENTLY so the
+-- application keeps writing meanwhile; therefore each statement runs on its own,
+-- outside a transaction (the runner splits this file on ';' at line ends).
+
+-- Recent mode: which customers changed inside the look-back window.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS square_existing_clients_org_updated_at_idx
+    ON square_existing_clients (organization_id, updated_at);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS bookings_org_updated_at_idx
+    ON bookings (organization_id, updated_at);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS payments_org_updated_at_idx
+    ON payments (organization_id, updated_at);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS referral_profiles_org_updated_at_idx
+    ON referral_profiles (organization_id, updated_at);
+
+-- Per-customer recomputation: a customer's bookings and payments.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS bookings_org_customer_idx
+    ON bookings (organization_id, square_customer_id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS payments_org_customer_idx
+    ON payments (organization_id, square_customer_id);
+
+-- Dashboards over the daily appointments view: one organization, a date range.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS bookings_org_start_at_idx
+    ON bookings (organization_id, start_at);

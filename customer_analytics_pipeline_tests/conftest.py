@@ -1,0 +1,49 @@
+"""Fixtures: a real PostgreSQL (DATABASE_URL's server, else an embedded one) and a
+scratch database per test that is dropped afterwards."""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
+from customer_analytics_pipeline.resources.database import embedded_database_url
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory) -> str:
+    """The PostgreSQL server the tests use: DATABASE_URL's, or an embedded one."""
+    return os.environ.get("DATABASE_URL") or embedded_database_url(str(tmp_path_factory.mktemp("pgdata")))
+
+
+@pytest.fixture
+def scratch_database_url(server_url) -> Iterator[str]:
+    """A new, empty database on the server; dropped (connections and all) after the test."""
+    name = f"ca_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(**{**conninfo_to_dict(server_url), "dbname": name})
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(scratch_database_url) -> str:
+    """A scratch database with the source tables, the optional indexes and the pipeline's schema."""
+    with psycopg.connect(scratch_database_url, autocommit=True) as conn:
+        create_source_tables(conn)
+        apply_source_indexes(conn)
+        apply_migrations(conn)
+    return scratch_database_url
+
+
+@pytest.fixture
+def conn(database_url) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
