@@ -116,6 +116,7 @@ def _upsert_statement() -> sql.Composed:
     return sql.SQL(load_sql("refresh/upsert_customer_analytics.sql")).format(
         columns=sql.SQL(", ").join(columns),
         excluded_columns=sql.SQL(", ").join(sql.SQL("excluded.{}").format(c) for c in columns),
+        new_columns=sql.SQL(", ").join(sql.SQL("r.{}").format(c) for c in columns),
         current_columns=sql.SQL(", ").join(sql.SQL("ca.{}").format(c) for c in columns),
     )
 

@@ -21,11 +21,16 @@ Representation of a cell (both expected and actual): tz-aware UTC ``pd.Timestamp
 ``booking_notes`` as a list of dicts whose ``start_at`` is
 ``datetime.isoformat()`` of the UTC instant.
 
-Decisions taken where the SPEC text leaves room (see also the module's report):
+Decisions taken where the SPEC text leaves room:
 - "Byte order" of ids = order of ``s.encode("utf-8")``.
 - A note is empty when it is NULL or ``note.strip(" \\t\\n\\r") == ""`` (so ``""`` is
   empty too: it holds nothing but those characters).
 - An ``as_of`` without UTC offset is UTC; a day is ``timedelta(days=1)``.
+- ``booking_notes[].start_at`` with a sub-second part is Python's isoformat, i.e. six
+  fractional digits (``...T15:00:00.123000+00:00``), never trimmed.
+- An empty-string technician / service variation id is a real id (only NULL is absent).
+- When reading the actual table an integral ``numeric`` is accepted as the int it holds;
+  a ``bool`` column is compared strictly as ``bool``.
 """
 
 from __future__ import annotations
@@ -131,6 +136,8 @@ def _is_null(x: Any) -> bool:
     """True for None / NaN / NaT / pd.NA (anything pandas treats as missing)."""
     if x is None:
         return True
+    if type(x) in (str, int, bool, list, dict):  # fast path for the common cases
+        return False
     if isinstance(x, (list, dict, tuple, set)):
         return False
     try:
@@ -578,19 +585,19 @@ def _cells_equal(a: Any, b: Any) -> bool:
         return False
 
 
-def _sorted_by_key(df: pd.DataFrame) -> pd.DataFrame:
-    records = df.to_dict("records")
-    for r in records:
-        for c in list(r):
-            if c in COLUMNS:
-                r[c] = _normalise_cell(c, r[c])
+def _keyed_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as normalised dicts, sorted by key in byte order."""
+    cols = list(df.columns)
+    records = []
+    for values in df.itertuples(index=False, name=None):
+        records.append({
+            c: (_normalise_cell(c, v) if c in COLUMNS else v) for c, v in zip(cols, values)
+        })
     records.sort(
-        key=lambda r: (_id_bytes(str(r["organization_id"])), _id_bytes(str(r["square_customer_id"])))
+        key=lambda r: (_id_bytes(str(r["organization_id"])),
+                       _id_bytes(str(r["square_customer_id"])))
     )
-    return pd.DataFrame(
-        {c: pd.Series([r[c] for r in records], dtype=object) for c in df.columns},
-        columns=list(df.columns),
-    )
+    return records
 
 
 def assert_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFrame,
@@ -608,17 +615,17 @@ def assert_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFrame,
         if c not in actual.columns or c not in expected.columns:
             raise AssertionError(f"key column {c!r} absent; " + "; ".join(problems))
 
-    act = _sorted_by_key(actual)
-    exp = _sorted_by_key(expected)
+    act = _keyed_records(actual)
+    exp = _keyed_records(expected)
 
-    def index(df: pd.DataFrame, label: str) -> dict:
+    def index(records: list[dict[str, Any]], label: str) -> dict:
         out: dict = {}
         dups = []
-        for i, (o, k) in enumerate(zip(df["organization_id"], df["square_customer_id"])):
-            key = (o, k)
+        for r in records:
+            key = (r["organization_id"], r["square_customer_id"])
             if key in out:
                 dups.append(key)
-            out[key] = i
+            out[key] = r
         if dups:
             problems.append(f"duplicate keys in {label} ({len(dups)}): {dups[:20]}")
         return out
@@ -634,12 +641,12 @@ def assert_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFrame,
     common_cols = [c for c in expected.columns if c in actual.columns and c not in KEY]
     diffs: list[tuple] = []
     n_diffs = 0
-    for key, e_i in ei.items():
-        a_i = ai.get(key)
-        if a_i is None:
+    for key, e_row in ei.items():
+        a_row = ai.get(key)
+        if a_row is None:
             continue
         for c in common_cols:
-            av, ev = act.at[a_i, c], exp.at[e_i, c]
+            av, ev = a_row[c], e_row[c]
             if not _cells_equal(av, ev):
                 n_diffs += 1
                 if len(diffs) < max_diffs:

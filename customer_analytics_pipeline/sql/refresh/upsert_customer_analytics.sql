@@ -1,14 +1,21 @@
--- Writes refresh_rows into customer_analytics. A row whose content did not change is
--- not rewritten (no dead tuple, updated_at stays truthful); created_at is kept.
--- {columns} / {excluded_columns} / {current_columns} are the content columns,
--- composed from Python with psycopg.sql.
-WITH written AS (
+-- Writes refresh_rows into customer_analytics. Rows whose content did not change are
+-- filtered out before the INSERT, so they are neither rewritten nor even row-locked
+-- (no dead tuples, no dirtied pages, updated_at stays truthful); created_at is kept.
+-- {columns} / {new_columns} / {current_columns} are the content columns, composed
+-- from Python with psycopg.sql.
+WITH changed AS (
+    SELECT r.*
+    FROM refresh_rows AS r
+    LEFT JOIN customer_analytics AS ca USING (organization_id, square_customer_id)
+    WHERE ca.organization_id IS NULL
+       OR ({current_columns}) IS DISTINCT FROM ({new_columns})
+),
+written AS (
     INSERT INTO customer_analytics AS ca ({columns}, created_at, updated_at)
     SELECT {columns}, now(), now()
-    FROM refresh_rows
+    FROM changed
     ON CONFLICT (organization_id, square_customer_id) DO UPDATE
         SET ({columns}, updated_at) = ({excluded_columns}, now())
-        WHERE ({current_columns}) IS DISTINCT FROM ({excluded_columns})
     -- xmax is 0 only on a freshly inserted tuple.
     RETURNING ca.organization_id, (ca.xmax = 0) AS inserted
 )

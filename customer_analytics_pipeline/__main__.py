@@ -1,0 +1,7 @@
+"""``python -m customer_analytics_pipeline`` is the ``customer-analytics`` command."""
+
+import sys
+
+from customer_analytics_pipeline.cli import main
+
+sys.exit(main())

@@ -1,0 +1,161 @@
+"""Command line: ``customer-analytics demo`` and the schema commands.
+
+``demo`` goes from nothing to a refreshed table: database (DATABASE_URL or embedded),
+schema, demo data, organization partitions, and customer_analytics materialized for
+every organization in batches, with progress as it goes.
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import psycopg
+from dagster import DagsterInstance, materialize
+
+from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
+from customer_analytics_pipeline.dagster_instance import get_instance
+from customer_analytics_pipeline.definitions import database_resource
+from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
+from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
+from customer_analytics_pipeline.partitions import ORGANIZATIONS_PARTITION_NAME
+from customer_analytics_pipeline.resources import PostgresResource
+
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def prepare_schema(database: PostgresResource, *, with_source_tables: bool) -> None:
+    """Source tables (demo only), the optional source indexes, and the pipeline's migrations."""
+    with database.connect() as conn:
+        if with_source_tables:
+            create_source_tables(conn)
+        apply_source_indexes(conn)
+        for migration in apply_migrations(conn):
+            say(f"  applied migration {migration.version:04d}_{migration.name}")
+
+
+def sync_organization_partitions(instance: DagsterInstance, conn: psycopg.Connection) -> list[str]:
+    """Adds a partition per organizations row that has none; returns the keys in partition order."""
+    organization_ids = [row[0] for row in conn.execute("SELECT id::text FROM organizations ORDER BY id")]
+    existing = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME))
+    missing = [key for key in organization_ids if key not in existing]
+    if missing:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, missing)
+    wanted = set(organization_ids)
+    return [key for key in instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME) if key in wanted]
+
+
+def contiguous_batches(all_keys: Sequence[str], wanted: Sequence[str], batch_size: int) -> list[tuple[str, str]]:
+    """(start, end) partition ranges over ``all_keys`` order covering exactly ``wanted``,
+    at most ``batch_size`` keys each (a range run covers every key between its ends)."""
+    wanted_set = set(wanted)
+    ranges, current = [], []
+    for key in all_keys:
+        if key in wanted_set and len(current) < batch_size:
+            current.append(key)
+            continue
+        if current:
+            ranges.append((current[0], current[-1]))
+        current = [key] if key in wanted_set else []
+    if current:
+        ranges.append((current[0], current[-1]))
+    return ranges
+
+
+def materialize_organizations(
+    instance: DagsterInstance, database: PostgresResource, keys: Sequence[str], mode: str, batch_size: int
+) -> None:
+    """Runs customer_analytics over ``keys`` as partition-range runs of ``batch_size``."""
+    all_keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+    batches = contiguous_batches(all_keys, keys, batch_size)
+    for number, (start, end) in enumerate(batches, 1):
+        began = time.perf_counter()
+        result = materialize(
+            [customer_analytics],
+            instance=instance,
+            resources={"database": database},
+            run_config={"ops": {"customer_analytics": {"config": {"mode": mode}}}},
+            tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end},
+        )
+        metadata = result.asset_materializations_for_node("customer_analytics")[0].metadata
+        say(
+            f"  batch {number}/{len(batches)}: {metadata['organizations'].value} organization(s), "
+            f"{metadata['dagster/row_count'].value} rows ({metadata['rows_inserted'].value} inserted, "
+            f"{metadata['rows_updated'].value} updated) in {time.perf_counter() - began:.1f}s"
+        )
+
+
+def print_summary(conn: psycopg.Connection) -> None:
+    rows = conn.execute(
+        "SELECT customer_segment, count(*), sum(total_revenue_cents) FROM customer_analytics"
+        " GROUP BY customer_segment ORDER BY customer_segment"
+    ).fetchall()
+    (organizations,) = conn.execute("SELECT count(DISTINCT organization_id) FROM customer_analytics").fetchone()
+    say(f"customer_analytics: {sum(r[1] for r in rows)} customers in {organizations} organizations")
+    for segment, customers, revenue in rows:
+        say(f"  {segment:<8} {customers:>9} customers  revenue {revenue / 100:>14,.2f}")
+
+
+def demo(args: argparse.Namespace) -> None:
+    database = database_resource()
+    say("database: " + ("DATABASE_URL" if not database.uses_embedded_server else f"embedded PostgreSQL in {database.embedded_data_dir}"))
+    prepare_schema(database, with_source_tables=True)
+    with database.connect() as conn:
+        (organizations,) = conn.execute("SELECT count(*) FROM organizations").fetchone()
+        if organizations == 0 or args.reload:
+            say("loading demo data")
+            settings = GeneratorSettings(
+                organizations=args.organizations, clients_per_org=args.clients_per_org, seed=args.seed
+            )
+            with conn.transaction():
+                if args.reload:
+                    conn.execute("TRUNCATE organizations CASCADE")
+            generate(conn, settings, progress=lambda message: say(f"  {message}"))
+        else:
+            say(f"demo data already loaded ({organizations} organizations); --reload replaces it")
+        instance = get_instance()
+        keys = sync_organization_partitions(instance, conn)
+        say(f"registered {len(keys)} organization partitions; materializing customer_analytics ({args.mode})")
+        materialize_organizations(instance, database, keys, args.mode, args.batch_size)
+        print_summary(conn)
+
+
+def migrate(args: argparse.Namespace) -> None:
+    prepare_schema(database_resource(), with_source_tables=False)
+    say("pipeline schema is current")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="customer-analytics", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="load demo data and materialize customer_analytics for every organization")
+    demo_parser.add_argument("--organizations", type=int, default=12)
+    demo_parser.add_argument("--clients-per-org", type=int, default=400)
+    demo_parser.add_argument("--seed", type=int, default=42)
+    demo_parser.add_argument("--mode", choices=("full", "recent"), default="full")
+    demo_parser.add_argument("--batch-size", type=int, default=5, help="organizations per run")
+    demo_parser.add_argument("--reload", action="store_true", help="replace the demo data")
+    demo_parser.set_defaults(run=demo)
+    migrate_parser = commands.add_parser(
+        "migrate", help="apply the pipeline's migrations and the optional source-table indexes (needs DATABASE_URL or embedded)"
+    )
+    migrate_parser.set_defaults(run=migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "batch_size", 1) < 1:
+        say("--batch-size must be at least 1")
+        return 2
+    args.run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

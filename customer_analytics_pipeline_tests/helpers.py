@@ -1,0 +1,28 @@
+"""Small helpers shared by the tests."""
+
+from datetime import datetime
+
+import psycopg
+
+from customer_analytics_pipeline.refresh import RefreshParameters, RefreshResult, refresh_customer_analytics
+
+
+def organization_ids(conn: psycopg.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT id::text FROM organizations ORDER BY id")]
+
+
+def refresh(conn: psycopg.Connection, mode: str, as_of: datetime, organizations=None, **kwargs) -> RefreshResult:
+    """Refreshes the given organizations (default: all) the way the asset does."""
+    return refresh_customer_analytics(
+        conn, organizations or organization_ids(conn), RefreshParameters(mode=mode, as_of=as_of, **kwargs)
+    )
+
+
+def table_versions(conn: psycopg.Connection, organization_id: str | None = None) -> dict:
+    """(xmin, ctid, updated_at) per key: any rewrite of a row changes its xmin and ctid."""
+    rows = conn.execute(
+        "SELECT organization_id::text, square_customer_id, xmin::text, ctid::text, updated_at"
+        " FROM customer_analytics WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s::uuid",
+        {"org": organization_id},
+    ).fetchall()
+    return {(org, customer): rest for org, customer, *rest in rows}

@@ -1,0 +1,30 @@
+"""The Definitions load and validate the way `dagster` loads them from workspace.yaml."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from customer_analytics_pipeline.cli import contiguous_batches
+from customer_analytics_pipeline.definitions import defs
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dagster_definitions_validate_passes_on_workspace_yaml():
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_customer_analytics_is_partitioned_by_organizations():
+    asset = defs.resolve_assets_def("customer_analytics")
+    assert asset.partitions_def.name == "organizations"
+
+
+def test_partition_ranges_cover_exactly_the_wanted_keys_in_batches():
+    keys = [f"k{i}" for i in range(10)]
+    wanted = ["k0", "k1", "k2", "k4", "k5", "k9"]
+    assert contiguous_batches(keys, wanted, 2) == [("k0", "k1"), ("k2", "k2"), ("k4", "k5"), ("k9", "k9")]
+    assert contiguous_batches(keys, keys, 100) == [("k0", "k9")]
