@@ -26,3 +26,14 @@ def table_versions(conn: psycopg.Connection, organization_id: str | None = None)
         {"org": organization_id},
     ).fetchall()
     return {(org, customer): rest for org, customer, *rest in rows}
+
+
+def organizations_by_size(conn: psycopg.Connection) -> list[str]:
+    """Organizations with clients, most clients first (the generator also makes empty ones)."""
+    return [row[0] for row in conn.execute(
+        "SELECT organization_id::text FROM square_existing_clients GROUP BY 1 ORDER BY count(*) DESC, 1"
+    )]
+
+
+def largest_organization(conn: psycopg.Connection) -> str:
+    return organizations_by_size(conn)[0]

@@ -6,7 +6,13 @@ import psycopg
 import pytest
 
 from customer_analytics_pipeline.refresh import RefreshParameters, refresh_customer_analytics
-from customer_analytics_pipeline_tests.helpers import organization_ids, refresh, table_versions
+from customer_analytics_pipeline_tests.helpers import (
+    largest_organization,
+    organization_ids,
+    organizations_by_size,
+    refresh,
+    table_versions,
+)
 from customer_analytics_pipeline_tests.test_refresh_correctness import anchor, generated  # noqa: F401 (fixture)
 
 
@@ -63,7 +69,7 @@ def test_rerun_with_nothing_changed_rewrites_no_row(generated, database_url, mod
 def test_refresh_of_one_organization_never_touches_another(generated):
     as_of = anchor(generated)
     refresh(generated, "full", as_of)
-    first, second = organization_ids(generated)[:2]
+    first, second = organizations_by_size(generated)[:2]
     second_before = table_versions(generated, second)
     generated.execute("UPDATE square_existing_clients SET given_name = 'Changed', updated_at = %s", (as_of,))
 
@@ -99,7 +105,7 @@ def test_refresh_failing_midway_leaves_previous_rows(generated):
 
 def test_deleted_clients_vanish_and_are_reported(generated):
     as_of = anchor(generated)
-    org = organization_ids(generated)[0]
+    org = largest_organization(generated)
     refresh(generated, "full", as_of, [org])
     generated.execute(
         "DELETE FROM square_existing_clients WHERE organization_id = %s AND square_customer_id IN"

@@ -56,7 +56,7 @@ class CustomerAnalyticsConfig(Config):
 
 def run_start(context: AssetExecutionContext) -> datetime:
     """When the run started (stable across step retries): the default as_of."""
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     started = record.start_time if record else None
     return datetime.fromtimestamp(started, tz=timezone.utc) if started else datetime.now(timezone.utc)
 
