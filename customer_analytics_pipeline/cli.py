@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 import psycopg
 from dagster import DagsterInstance, materialize
@@ -18,7 +19,7 @@ from customer_analytics_pipeline.dagster_instance import get_instance
 from customer_analytics_pipeline.definitions import database_resource
 from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
 from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
-from customer_analytics_pipeline.partitions import ORGANIZATIONS_PARTITION_NAME
+from customer_analytics_pipeline.partitions import ORGANIZATIONS_PARTITION_NAME, sync_organization_partitions
 from customer_analytics_pipeline.resources import PostgresResource
 
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -37,17 +38,6 @@ def prepare_schema(database: PostgresResource, *, with_source_tables: bool) -> N
         apply_source_indexes(conn)
         for migration in apply_migrations(conn):
             say(f"  applied migration {migration.version:04d}_{migration.name}")
-
-
-def sync_organization_partitions(instance: DagsterInstance, conn: psycopg.Connection) -> list[str]:
-    """Adds a partition per organizations row that has none; returns the keys in partition order."""
-    organization_ids = [row[0] for row in conn.execute("SELECT id::text FROM organizations ORDER BY id")]
-    existing = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME))
-    missing = [key for key in organization_ids if key not in existing]
-    if missing:
-        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, missing)
-    wanted = set(organization_ids)
-    return [key for key in instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME) if key in wanted]
 
 
 def contiguous_batches(all_keys: Sequence[str], wanted: Sequence[str], batch_size: int) -> list[tuple[str, str]]:
@@ -79,7 +69,11 @@ def materialize_organizations(
             [customer_analytics],
             instance=instance,
             resources={"database": database},
-            run_config={"ops": {"customer_analytics": {"config": {"mode": mode}}}},
+            run_config={
+                "ops": {"customer_analytics": {"config": {"mode": mode}}},
+                # The command prints its own progress; Dagster's event stream stays in the run log.
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
             tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end},
         )
         metadata = result.asset_materializations_for_node("customer_analytics")[0].metadata
@@ -109,8 +103,10 @@ def demo(args: argparse.Namespace) -> None:
         (organizations,) = conn.execute("SELECT count(*) FROM organizations").fetchone()
         if organizations == 0 or args.reload:
             say("loading demo data")
+            # Anchored at today so the demo's segments look like a live business.
+            today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
             settings = GeneratorSettings(
-                organizations=args.organizations, clients_per_org=args.clients_per_org, seed=args.seed
+                organizations=args.organizations, clients_per_org=args.clients_per_org, seed=args.seed, now=today
             )
             with conn.transaction():
                 if args.reload:
@@ -119,8 +115,12 @@ def demo(args: argparse.Namespace) -> None:
         else:
             say(f"demo data already loaded ({organizations} organizations); --reload replaces it")
         instance = get_instance()
-        keys = sync_organization_partitions(instance, conn)
-        say(f"registered {len(keys)} organization partitions; materializing customer_analytics ({args.mode})")
+        changes = sync_organization_partitions(instance, conn)
+        keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+        say(
+            f"organization partitions: {len(keys)} ({len(changes.to_add)} added, {len(changes.to_delete)} removed);"
+            f" materializing customer_analytics ({args.mode})"
+        )
         materialize_organizations(instance, database, keys, args.mode, args.batch_size)
         print_summary(conn)
 

@@ -134,6 +134,7 @@ def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict
 
 @asset(
     partitions_def=organizations_partitions,
+    # Single-run backfills are what let one run refresh many organizations together.
     backfill_policy=BackfillPolicy.single_run(),
     retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
     kinds={"postgres", "sql"},
