@@ -19,12 +19,13 @@ from customer_analytics_pipeline.dagster_instance import get_instance
 from customer_analytics_pipeline.definitions import database_resource
 from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
 from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
-from customer_analytics_pipeline.partitions import ORGANIZATIONS_PARTITION_NAME, sync_organization_partitions
+from customer_analytics_pipeline.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    sync_organization_partitions,
+)
 from customer_analytics_pipeline.resources import PostgresResource
-
-PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
-PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
-
 
 def say(message: str) -> None:
     print(message, flush=True)

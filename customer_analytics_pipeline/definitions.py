@@ -4,7 +4,12 @@ import os
 
 from dagster import Definitions, EnvVar
 
+from customer_analytics_pipeline.assets.appointments_view import (
+    analytics_appointments_by_location_daily,
+    appointments_view_checks,
+)
 from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
+from customer_analytics_pipeline.checks.customer_analytics_checks import customer_analytics_checks
 from customer_analytics_pipeline.resources import PostgresResource
 
 
@@ -16,6 +21,7 @@ def database_resource() -> PostgresResource:
 
 
 defs = Definitions(
-    assets=[customer_analytics],
+    assets=[customer_analytics, analytics_appointments_by_location_daily],
+    asset_checks=[customer_analytics_checks, appointments_view_checks],
     resources={"database": database_resource()},
 )

@@ -1,12 +1,17 @@
 """The organization partitions: one dynamic partition key per organizations.id (lowercase text)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
 from dagster import DagsterInstance, DynamicPartitionsDefinition
 
 ORGANIZATIONS_PARTITION_NAME = "organizations"
+
+# Dagster's run tags for one partition and for a partition-range (single-run backfill) run.
+PARTITION_TAG = "dagster/partition"
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 organizations_partitions = DynamicPartitionsDefinition(name=ORGANIZATIONS_PARTITION_NAME)
 
@@ -45,3 +50,22 @@ def sync_organization_partitions(instance: DagsterInstance, conn: psycopg.Connec
     for key in changes.to_delete:
         instance.delete_dynamic_partition(ORGANIZATIONS_PARTITION_NAME, key)
     return changes
+
+
+def partition_range(all_keys: Sequence[str], start: str, end: str) -> list[str]:
+    """The keys from ``start`` to ``end`` inclusive, in partition order (a range run's keys)."""
+    try:
+        first, last = all_keys.index(start), all_keys.index(end)
+    except ValueError as error:
+        raise ValueError(f"partition range {start}..{end} names an unknown organization partition") from error
+    return list(all_keys[first : last + 1])
+
+
+def organizations_of_run(instance: DagsterInstance, tags: Mapping[str, str]) -> list[str] | None:
+    """The organization partitions a run covers, from its tags; None for an unpartitioned run."""
+    if PARTITION_RANGE_START_TAG in tags:
+        all_keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+        return partition_range(all_keys, tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG])
+    if PARTITION_TAG in tags:
+        return [tags[PARTITION_TAG]]
+    return None

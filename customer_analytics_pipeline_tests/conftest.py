@@ -20,19 +20,22 @@ def server_url(tmp_path_factory) -> str:
     return os.environ.get("DATABASE_URL") or embedded_database_url(str(tmp_path_factory.mktemp("pgdata")))
 
 
-def create_database_statement(admin: psycopg.Connection, name: str) -> sql.Composed:
-    """CREATE DATABASE with a linguistic (ICU en-US) default collation where the server has
-    ICU (PostgreSQL 15+): there 'B' sorts after 'a', so any tie broken in locale order
-    instead of byte order shows up as a wrong cell. Servers without ICU get the default."""
-    has_icu = admin.execute(
-        "SELECT current_setting('server_version_num')::int >= 150000"
-        " AND EXISTS (SELECT 1 FROM pg_collation WHERE collprovider = 'i')"
-    ).fetchone()[0]
-    if has_icu:
-        return sql.SQL(
-            "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
-        ).format(sql.Identifier(name))
-    return sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+def create_scratch_database(admin: psycopg.Connection, name: str) -> None:
+    """Creates the database with a linguistic (ICU en-US) default collation where the
+    server supports it (PostgreSQL 15+ built with ICU): there 'B' sorts after 'a', so a
+    tie broken in locale order instead of byte order shows up as a wrong cell. Other
+    servers (the embedded one has no ICU) get their default collation."""
+    identifier = sql.Identifier(name)
+    if admin.info.server_version >= 150000:
+        try:
+            admin.execute(sql.SQL(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'"
+                " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            ).format(identifier))
+            return
+        except psycopg.errors.FeatureNotSupported:
+            pass
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def scratch_database_url(server_url) -> Iterator[str]:
     """A new, empty database on the server; dropped (connections and all) after the test."""
     name = f"ca_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(create_database_statement(admin, name))
+        create_scratch_database(admin, name)
     try:
         yield make_conninfo(**{**conninfo_to_dict(server_url), "dbname": name})
     finally:

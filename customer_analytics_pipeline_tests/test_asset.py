@@ -6,8 +6,11 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
-from customer_analytics_pipeline.cli import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from customer_analytics_pipeline.partitions import ORGANIZATIONS_PARTITION_NAME
+from customer_analytics_pipeline.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+)
 from customer_analytics_pipeline.resources import PostgresResource
 from customer_analytics_pipeline_tests.helpers import organization_ids
 from customer_analytics_pipeline_tests.oracle import (

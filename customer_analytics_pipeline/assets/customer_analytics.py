@@ -1,5 +1,7 @@
 """The ``customer_analytics`` asset: refreshes the table for the run's organization partitions."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Literal, Optional
 
@@ -41,6 +43,23 @@ TRANSIENT_DATABASE_ERRORS = (
 )
 
 
+# Retries only what TRANSIENT_DATABASE_ERRORS lets through: everything else becomes a
+# Failure(allow_retries=False) in database_failures_as_dagster_failures.
+RETRY_ON_TRANSIENT_ERRORS = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL)
+
+
+@contextmanager
+def database_failures_as_dagster_failures(what: str) -> Iterator[None]:
+    """Transient database errors propagate (the RetryPolicy retries them); any other
+    database or input error fails the step at once with a plain message."""
+    try:
+        yield
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
+    except (psycopg.Error, ValueError) as error:
+        raise Failure(description=f"{what} failed: {error}", allow_retries=False) from error
+
+
 class CustomerAnalyticsConfig(Config):
     """Run config of a refresh (every key optional; SPEC section 5)."""
 
@@ -76,15 +95,15 @@ def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime
         raise Failure(description=f"invalid customer_analytics config: {error}", allow_retries=False) from error
 
 
-def column_schema(conn: psycopg.Connection) -> TableSchema:
-    """The table's columns, types and COMMENTs as the database has them."""
+def column_schema(conn: psycopg.Connection, relation: str = CUSTOMER_ANALYTICS_TABLE) -> TableSchema:
+    """A table's or view's columns, types and COMMENTs as the database has them."""
     rows = conn.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
         " coalesce(col_description(a.attrelid, a.attnum), '')"
         " FROM pg_attribute a"
         " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
         " ORDER BY a.attnum",
-        (CUSTOMER_ANALYTICS_TABLE,),
+        (relation,),
     ).fetchall()
     return TableSchema(
         columns=[
@@ -136,7 +155,7 @@ def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict
     partitions_def=organizations_partitions,
     # Single-run backfills are what let one run refresh many organizations together.
     backfill_policy=BackfillPolicy.single_run(),
-    retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
+    retry_policy=RETRY_ON_TRANSIENT_ERRORS,
     kinds={"postgres", "sql"},
     group_name="customer_analytics",
     description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
@@ -150,16 +169,11 @@ def customer_analytics(
     context.log.info(
         f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}"
     )
-    try:
-        with database.connect() as conn:
-            for migration in apply_migrations(conn):
-                context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
-            result = refresh_customer_analytics(conn, organization_ids, parameters, log=context.log.info)
-            schema = column_schema(conn)
-    except TRANSIENT_DATABASE_ERRORS:
-        raise
-    except (psycopg.Error, ValueError) as error:
-        raise Failure(description=f"customer_analytics refresh failed: {error}", allow_retries=False) from error
+    with database_failures_as_dagster_failures("customer_analytics refresh"), database.connect() as conn:
+        for migration in apply_migrations(conn):
+            context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
+        result = refresh_customer_analytics(conn, organization_ids, parameters, log=context.log.info)
+        schema = column_schema(conn)
     if result.unknown_organization_ids:
         context.log.warning(
             f"{len(result.unknown_organization_ids)} partition(s) have no organizations row and were left empty: "

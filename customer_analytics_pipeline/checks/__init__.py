@@ -1,0 +1,1 @@
+"""The eight asset checks of SPEC section 4."""
