@@ -104,7 +104,11 @@ def segment_distribution_result(context, conn, organization_ids: list[str]) -> A
     invalid = find_failures(conn, "segment_distribution", organization_ids)
     if invalid.failed:
         return check_result(CUSTOMER_ANALYTICS, "segment_distribution", invalid, len(organization_ids), context.log)
-    current, shifts = segment_shift_warnings(conn, organization_ids)
+    try:
+        current, shifts = segment_shift_warnings(conn, organization_ids)
+    except psycopg.Error as error:
+        failed = Failures(error=f"{type(error).__name__}: {error}".strip())
+        return check_result(CUSTOMER_ANALYTICS, "segment_distribution", failed, len(organization_ids), context.log)
     distribution = {segment: sum(c.get(segment, 0) for c in current.values()) for segment in CUSTOMER_SEGMENTS}
     shifted = Failures(rows_by_organization={org: sum(current[org].values()) for org in shifts},
                        samples=[{"organization_id": org, "problem": f"segment shares moved {moved}"}
@@ -139,15 +143,12 @@ def customer_analytics_checks(context: AssetCheckExecutionContext, database: Pos
     with database.connect() as conn:
         organization_ids = organizations_of_run(context.instance, context.run.tags) or organization_keys(conn)
         checked = len(organization_ids)
-        structure = table_structure_failures(conn)
-        yield check_result(CUSTOMER_ANALYTICS, "table_exists", structure, checked, context.log)
-        if structure.failed:
-            # Nothing else can be evaluated on a broken table: say so on every check.
-            for name in CHECK_DESCRIPTIONS:
-                if name != "table_exists":
-                    yield check_result(CUSTOMER_ANALYTICS, name, Failures(error=f"table_exists failed: {structure.error}"), checked, context.log)
-            return
+        yield check_result(CUSTOMER_ANALYTICS, "table_exists", table_structure_failures(conn), checked, context.log)
+        # Each check that cannot evaluate (say, a column it reads is gone) fails on its own.
         for name in ROW_CHECKS:
-            extra = {"sample_row": MetadataValue.json(masked_sample_row(conn, organization_ids))} if name == "sample_record_valid" else None
-            yield check_result(CUSTOMER_ANALYTICS, name, find_failures(conn, name, organization_ids), checked, context.log, extra_metadata=extra)
+            failures = find_failures(conn, name, organization_ids)
+            extra = None
+            if name == "sample_record_valid" and not failures.error:
+                extra = {"sample_row": MetadataValue.json(masked_sample_row(conn, organization_ids))}
+            yield check_result(CUSTOMER_ANALYTICS, name, failures, checked, context.log, extra_metadata=extra)
         yield segment_distribution_result(context, conn, organization_ids)

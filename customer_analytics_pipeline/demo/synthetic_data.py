@@ -223,6 +223,7 @@ class _OrgPlan:
         return tuple(location for location in self.locations if location.regular)
 
     def location_id(self, zone: str) -> str:
+        """The shop in ``zone`` (every organization has one in New York and in London)."""
         return next(loc.square_location_id for loc in self.locations if loc.timezone == zone and loc.regular)
 
 

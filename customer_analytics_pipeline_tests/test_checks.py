@@ -1,0 +1,190 @@
+"""Each asset check fails on the corruption it guards against (and only that one), passes on
+clean data, blocks the run on ERROR and only warns on a segment shift."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from customer_analytics_pipeline.assets.appointments_view import (
+    VIEW_NAME,
+    analytics_appointments_by_location_daily,
+    appointments_view_checks,
+    ensure_view,
+)
+from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
+from customer_analytics_pipeline.checks.customer_analytics_checks import customer_analytics_checks
+from customer_analytics_pipeline.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+)
+from customer_analytics_pipeline.resources import PostgresResource
+from customer_analytics_pipeline_tests.helpers import largest_organization, organization_ids, refresh
+from customer_analytics_pipeline_tests.test_refresh_correctness import anchor, generated  # noqa: F401 (fixture)
+
+ALL_CHECKS = {
+    "table_exists", "row_count_matches_clients", "sample_record_valid", "segment_distribution",
+    "avg_ticket_consistent", "first_booking_at_matches_source", "referral_data_valid", "appointments_view_available",
+}
+ASSETS_AND_CHECKS = [customer_analytics, analytics_appointments_by_location_daily, customer_analytics_checks,
+                     appointments_view_checks]
+
+
+@pytest.fixture
+def refreshed(generated):
+    refresh(generated, "full", anchor(generated))
+    ensure_view(generated)
+    return generated
+
+
+def run_checks_only(database_url):
+    """The eight checks on their own (an unpartitioned run: every organization)."""
+    result = materialize(
+        ASSETS_AND_CHECKS,
+        selection=AssetSelection.all_asset_checks(),
+        instance=DagsterInstance.ephemeral(),
+        resources={"database": PostgresResource(database_url=database_url)},
+        raise_on_error=False,
+    )
+    return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+
+
+def failed(evaluations) -> set[str]:
+    return {name for name, evaluation in evaluations.items() if not evaluation.passed}
+
+
+def one_customer(conn, where="TRUE"):
+    org = largest_organization(conn)
+    customer = conn.execute(
+        f"SELECT square_customer_id FROM customer_analytics WHERE organization_id = %s AND {where} ORDER BY 1 LIMIT 1",
+        (org,),
+    ).fetchone()[0]
+    return org, customer
+
+
+def test_all_eight_checks_pass_on_clean_generated_data(refreshed, database_url):
+    evaluations = run_checks_only(database_url)
+    assert set(evaluations) == ALL_CHECKS
+    assert failed(evaluations) == set()
+    assert evaluations["sample_record_valid"].metadata["sample_row"].value["square_customer_id"]
+
+
+CORRUPTIONS = {
+    "missing column": ("ALTER TABLE customer_analytics DROP COLUMN booking_notes", None, "table_exists"),
+    "missing row": ("DELETE FROM customer_analytics WHERE organization_id = %(org)s AND square_customer_id = %(customer)s",
+                    "TRUE", "row_count_matches_clients"),
+    "negative count": ("UPDATE customer_analytics SET total_no_shows = -1 WHERE organization_id = %(org)s"
+                       " AND square_customer_id = %(customer)s", "TRUE", "sample_record_valid"),
+    "unknown segment": ("UPDATE customer_analytics SET customer_segment = 'VIP' WHERE organization_id = %(org)s"
+                        " AND square_customer_id = %(customer)s", "TRUE", "segment_distribution"),
+    "wrong average": ("UPDATE customer_analytics SET avg_ticket_cents = avg_ticket_cents + 1"
+                      " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s",
+                      "total_payments > 0", "avg_ticket_consistent"),
+    "wrong first booking": ("UPDATE customer_analytics SET first_booking_id = first_booking_id || '-x'"
+                            " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s",
+                            "first_booking_id IS NOT NULL", "first_booking_at_matches_source"),
+    "wrong referral flag": ("UPDATE customer_analytics SET is_referrer = NOT is_referrer"
+                            " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s",
+                            "TRUE", "referral_data_valid"),
+    "dropped view": (f"DROP VIEW {VIEW_NAME}", None, "appointments_view_available"),
+}
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_each_corruption_fails_exactly_its_check(refreshed, database_url, corruption):
+    statement, where, check_name = CORRUPTIONS[corruption]
+    params = {}
+    if where is not None:
+        org, customer = one_customer(refreshed, where)
+        params = {"org": org, "customer": customer}
+    refreshed.execute(statement, params)
+
+    evaluations = run_checks_only(database_url)
+    assert failed(evaluations) == {check_name}
+    metadata = evaluations[check_name].metadata
+    if where is not None:
+        assert metadata["failing_rows"].value == 1
+        assert metadata["failing_rows_by_organization"].value == {params["org"]: 1}
+        sample = metadata["failing_samples"].value[0]
+        assert sample["square_customer_id"] == params["customer"] or check_name == "row_count_matches_clients"
+        assert sample["problem"]
+    else:
+        assert metadata["error"].value
+
+
+def test_extra_row_without_a_client_fails_row_count(refreshed, database_url):
+    org, customer = one_customer(refreshed)
+    with refreshed.transaction():
+        refreshed.execute("SET LOCAL session_replication_role = replica")  # bypass the foreign key
+        refreshed.execute(
+            "INSERT INTO customer_analytics (organization_id, square_customer_id, email_address, phone_number,"
+            " customer_segment) VALUES (%s, 'ghost', 'ghost.person@example.com', '+1 555 010 7788', 'LOST')",
+            (org,),
+        )
+    evaluations = run_checks_only(database_url)
+    assert failed(evaluations) == {"row_count_matches_clients"}
+    sample = evaluations["row_count_matches_clients"].metadata["failing_samples"].value[0]
+    assert sample["square_customer_id"] == "ghost"
+    # Contacts never reach metadata in clear.
+    assert sample["email_address"] == "g***@example.com" and sample["phone_number"] == "***88"
+
+
+def run_scheduled_style(database_url, config):
+    """customer_analytics for every organization, its checks and the view, in one range run."""
+    instance = DagsterInstance.ephemeral()
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        keys = organization_ids(conn)
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
+    result = materialize(
+        ASSETS_AND_CHECKS,
+        instance=instance,
+        resources={"database": PostgresResource(database_url=database_url)},
+        run_config={"ops": {"customer_analytics": {"config": config}}},
+        tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+        raise_on_error=False,
+    )
+    logs = [(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)]
+    return result, logs
+
+
+def test_error_failure_fails_the_run_and_blocks_the_view(refreshed, database_url):
+    as_of = anchor(refreshed)
+    org, customer = one_customer(refreshed, "first_booking_id IS NOT NULL")
+    refreshed.execute(f"DROP VIEW {VIEW_NAME}")
+    # A change stamped outside recent's look-back: recent cannot see it, the check can.
+    refreshed.execute(
+        "UPDATE bookings SET status = 'CANCELLED_BY_SELLER', updated_at = %s WHERE organization_id = %s AND id ="
+        " (SELECT first_booking_id FROM customer_analytics WHERE organization_id = %s AND square_customer_id = %s)",
+        (as_of - timedelta(days=365), org, org, customer),
+    )
+    # Far enough ahead that no generated row is inside the look-back window.
+    later = (as_of + timedelta(days=1000)).isoformat()
+    result, logs = run_scheduled_style(database_url, {"mode": "recent", "as_of": later})
+
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["first_booking_at_matches_source"].passed
+    materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
+    assert materialized == {"customer_analytics"}
+    assert refreshed.execute("SELECT to_regclass(%s)", (VIEW_NAME,)).fetchone()[0] is None
+    assert any(level == logging.ERROR and "first_booking_at_matches_source" in message and org in message
+               and "1 row" in message for level, message in logs)
+
+
+def test_segment_shift_only_warns_and_the_run_succeeds(refreshed, database_url):
+    as_of = anchor(refreshed)
+    first, _ = run_scheduled_style(database_url, {"mode": "full", "as_of": as_of.isoformat()})
+    assert first.success
+    later = (as_of + timedelta(days=400)).isoformat()  # time alone moves most customers to LOST
+    result, logs = run_scheduled_style(database_url, {"mode": "recent", "as_of": later})
+
+    assert result.success
+    evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}["segment_distribution"]
+    assert not evaluation.passed and evaluation.severity.value == "WARN"
+    assert evaluation.metadata["failing_organizations"].value > 0
+    assert any(level == logging.WARNING and "segment_distribution" in message and "failed for organization" in message
+               for level, message in logs)
