@@ -1,11 +1,15 @@
-"""Command line: ``customer-analytics demo`` and the schema commands.
+"""Command line: ``customer-analytics demo | ui | migrate``.
 
 ``demo`` goes from nothing to a refreshed table: database (DATABASE_URL or embedded),
 schema, demo data, organization partitions, and customer_analytics materialized for
-every organization in batches, with progress as it goes.
+every organization in batches, with progress as it goes. ``ui`` brings up the Dagster
+UI (and its daemon: schedules and sensors) on the same database.
 """
 
 import argparse
+import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -96,10 +100,16 @@ def print_summary(conn: psycopg.Connection) -> None:
         say(f"  {segment:<8} {customers:>9} customers  revenue {revenue / 100:>14,.2f}")
 
 
-def demo(args: argparse.Namespace) -> None:
+def start_database() -> PostgresResource:
+    """DATABASE_URL's database, or the embedded one (started now), with the schema ready."""
     database = database_resource()
     say("database: " + ("DATABASE_URL" if not database.uses_embedded_server else f"embedded PostgreSQL in {database.embedded_data_dir}"))
     prepare_schema(database, with_source_tables=True)
+    return database
+
+
+def load_demo_data_if_needed(database: PostgresResource, args: argparse.Namespace) -> None:
+    """Seeded demo data when the database has no organizations (or on --reload)."""
     with database.connect() as conn:
         (organizations,) = conn.execute("SELECT count(*) FROM organizations").fetchone()
         if organizations == 0 or args.reload:
@@ -115,7 +125,13 @@ def demo(args: argparse.Namespace) -> None:
             generate(conn, settings, progress=lambda message: say(f"  {message}"))
         else:
             say(f"demo data already loaded ({organizations} organizations); --reload replaces it")
-        instance = get_instance()
+
+
+def demo(args: argparse.Namespace) -> None:
+    database = start_database()
+    load_demo_data_if_needed(database, args)
+    instance = get_instance(database.url())
+    with database.connect() as conn:
         changes = sync_organization_partitions(instance, conn)
         keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
         say(
@@ -124,6 +140,25 @@ def demo(args: argparse.Namespace) -> None:
         )
         materialize_organizations(instance, database, keys, args.mode, args.batch_size)
         print_summary(conn)
+
+
+def ui(args: argparse.Namespace) -> int:
+    """Runs `dagster dev` (webserver + daemon) against the project's database until stopped."""
+    database = start_database()
+    load_demo_data_if_needed(database, args)
+    instance = get_instance(database.url())
+    with database.connect() as conn:
+        sync_organization_partitions(instance, conn)
+    instance.dispose()
+    say(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "customer_analytics_pipeline.definitions",
+               "-h", args.host, "-p", str(args.port)]
+    process = subprocess.Popen(command, env=os.environ.copy())
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        return process.wait()
 
 
 def migrate(args: argparse.Namespace) -> None:
@@ -135,13 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="customer-analytics", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="load demo data and materialize customer_analytics for every organization")
-    demo_parser.add_argument("--organizations", type=int, default=12)
-    demo_parser.add_argument("--clients-per-org", type=int, default=400)
-    demo_parser.add_argument("--seed", type=int, default=42)
+    ui_parser = commands.add_parser("ui", help="start the Dagster UI and daemon (loads demo data into an empty database)")
+    for subparser in (demo_parser, ui_parser):
+        subparser.add_argument("--organizations", type=int, default=12)
+        subparser.add_argument("--clients-per-org", type=int, default=400)
+        subparser.add_argument("--seed", type=int, default=42)
+        subparser.add_argument("--reload", action="store_true", help="replace the demo data")
     demo_parser.add_argument("--mode", choices=("full", "recent"), default="full")
     demo_parser.add_argument("--batch-size", type=int, default=5, help="organizations per run")
-    demo_parser.add_argument("--reload", action="store_true", help="replace the demo data")
     demo_parser.set_defaults(run=demo)
+    ui_parser.add_argument("--host", default="127.0.0.1")
+    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.set_defaults(run=ui)
     migrate_parser = commands.add_parser(
         "migrate", help="apply the pipeline's migrations and the optional source-table indexes (needs DATABASE_URL or embedded)"
     )
@@ -154,8 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "batch_size", 1) < 1:
         say("--batch-size must be at least 1")
         return 2
-    args.run(args)
-    return 0
+    return args.run(args) or 0
 
 
 if __name__ == "__main__":

@@ -1,26 +1,63 @@
-"""The Dagster instance the command line uses: $DAGSTER_HOME, or ./.dagster_home with the
-repository's dagster.yaml, so the CLI, `dagster dev` and the UI share run history."""
+"""The Dagster instance of the command line and the UI: $DAGSTER_HOME (default
+./.dagster_home) with the repository's dagster.yaml, its storage in a ``dagster``
+database on the project's PostgreSQL server (embedded or DATABASE_URL's)."""
 
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
+import psycopg
 from dagster import DagsterInstance
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+DAGSTER_STORAGE_DATABASE = "dagster"
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
-def ensure_dagster_home() -> Path:
-    """Sets DAGSTER_HOME (default ./.dagster_home) and gives it the repository's dagster.yaml."""
+def ensure_dagster_storage_database(database_url: str) -> None:
+    """Creates the ``dagster`` database on the project's server when missing."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_STORAGE_DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DAGSTER_STORAGE_DATABASE)))
+
+
+def dagster_storage_url(database_url: str) -> str:
+    """The SQLAlchemy URL dagster-postgres needs for the ``dagster`` database on the same server."""
+    parts = conninfo_to_dict(database_url)
+    auth = f"{quote(parts.pop('user', None) or 'postgres', safe='')}:{quote(parts.pop('password', None) or '', safe='')}@"
+    host, port = parts.pop("host", None), parts.pop("port", None)
+    parts.pop("dbname", None)
+    if host and host.startswith("/"):  # a Unix-socket directory goes in the query string
+        parts = {"host": host, **({"port": port} if port else {}), **parts}
+        location = ""
+    else:
+        location = (host or "localhost") + (f":{port}" if port else "")
+    query = f"?{urlencode(parts)}" if parts else ""
+    # dagster-postgres is written for psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a
+    # bare postgresql:// URL, whose server-side binding breaks its NOTIFY statements.
+    return f"postgresql+psycopg2://{auth}{location}/{DAGSTER_STORAGE_DATABASE}{query}"
+
+
+def prepare_dagster_environment(database_url: str) -> dict[str, str]:
+    """Exports DAGSTER_HOME (with the project's dagster.yaml), DAGSTER_POSTGRES_URL and
+    DATABASE_URL for this process and the processes it starts; returns them."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    project_config = Path.cwd() / "dagster.yaml"
-    if project_config.is_file() and project_config.resolve() != (home / "dagster.yaml").resolve():
-        shutil.copyfile(project_config, home / "dagster.yaml")
-    return home
+    if PROJECT_DAGSTER_YAML.is_file() and PROJECT_DAGSTER_YAML != (home / "dagster.yaml").resolve():
+        shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
+    storage_url = os.environ.get("DAGSTER_POSTGRES_URL")
+    if not storage_url:
+        ensure_dagster_storage_database(database_url)
+        storage_url = dagster_storage_url(database_url)
+    exported = {"DAGSTER_HOME": str(home), "DAGSTER_POSTGRES_URL": storage_url, "DATABASE_URL": database_url}
+    os.environ.update(exported)
+    return exported
 
 
-def get_instance() -> DagsterInstance:
-    ensure_dagster_home()
+def get_instance(database_url: str) -> DagsterInstance:
+    prepare_dagster_environment(database_url)
     return DagsterInstance.get()

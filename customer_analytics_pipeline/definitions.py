@@ -10,7 +10,10 @@ from customer_analytics_pipeline.assets.appointments_view import (
 )
 from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
 from customer_analytics_pipeline.checks.customer_analytics_checks import customer_analytics_checks
+from customer_analytics_pipeline.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.resources import PostgresResource
+from customer_analytics_pipeline.schedules import hourly_recent_refresh, nightly_full_refresh
+from customer_analytics_pipeline.sensors import organization_partitions_sensor, refresh_failure_sensor
 
 
 def database_resource() -> PostgresResource:
@@ -20,8 +23,16 @@ def database_resource() -> PostgresResource:
     return PostgresResource()
 
 
-defs = Definitions(
-    assets=[customer_analytics, analytics_appointments_by_location_daily],
-    asset_checks=[customer_analytics_checks, appointments_view_checks],
-    resources={"database": database_resource()},
-)
+def build_definitions(database: PostgresResource) -> Definitions:
+    """Everything the project defines, bound to ``database`` (tests bind a scratch one)."""
+    return Definitions(
+        assets=[customer_analytics, analytics_appointments_by_location_daily],
+        asset_checks=[customer_analytics_checks, appointments_view_checks],
+        jobs=[refresh_customer_analytics_job],
+        schedules=[hourly_recent_refresh, nightly_full_refresh],
+        sensors=[organization_partitions_sensor, refresh_failure_sensor],
+        resources={"database": database},
+    )
+
+
+defs = build_definitions(database_resource())

@@ -88,6 +88,10 @@ class RefreshResult:
         """Sum of an OrganizationRefresh count over the batch."""
         return sum(getattr(organization, attribute) for organization in self.organizations)
 
+    @property
+    def rows_changed(self) -> int:
+        return self.total("rows_inserted") + self.total("rows_updated") + self.total("rows_deleted")
+
 
 def parse_as_of(text: str) -> datetime:
     """An ISO 8601 instant; without a UTC offset it is taken as UTC (SPEC section 2)."""
@@ -126,13 +130,14 @@ def refresh_customer_analytics(
     organization_ids: Sequence[str],
     parameters: RefreshParameters,
     log: Callable[[str], None] = lambda message: None,
-    before_commit: Callable[[psycopg.Connection], None] = lambda conn: None,
+    before_commit: Callable[[psycopg.Connection, "RefreshResult"], None] = lambda conn, result: None,
 ) -> RefreshResult:
     """Refreshes customer_analytics for a batch of organizations in one transaction.
 
     Readers see all of the batch's new rows or none; on any error the transaction
-    rolls back and the previous rows stay. ``before_commit`` runs inside the
-    transaction just before it commits (the run-history row is written there).
+    rolls back and the previous rows stay. ``before_commit(conn, result)`` runs inside
+    the transaction just before it commits (the run-history row is written there, so it
+    exists exactly when the refresh committed).
     """
     if not conn.autocommit:
         raise ValueError("refresh_customer_analytics manages its own transaction: pass an autocommit connection")
@@ -165,30 +170,29 @@ def refresh_customer_analytics(
         if parameters.mode == "recent":
             segments_moved = dict(conn.execute(load_sql("refresh/update_segments.sql"), params).fetchall())
         state = conn.execute(load_sql("refresh/record_refresh_state.sql"), params).fetchall()
-        segment_counts = dict(conn.execute(load_sql("refresh/count_segments.sql"), params).fetchall())
-        before_commit(conn)
-
-    organizations = []
-    for organization_id, row_count, previous_row_count in state:
-        inserted, updated = written.get(organization_id, (0, 0))
-        organizations.append(
-            OrganizationRefresh(
-                organization_id=organization_id,
-                rows_inserted=inserted,
-                rows_updated=updated + segments_moved.get(organization_id, 0),
-                # Client deletions cascade to customer_analytics between refreshes:
-                # what the previous refresh left, plus inserts, minus what is there now.
-                rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
-                row_count=row_count,
+        organizations = []
+        for organization_id, row_count, previous_row_count in state:
+            inserted, updated = written.get(organization_id, (0, 0))
+            organizations.append(
+                OrganizationRefresh(
+                    organization_id=organization_id,
+                    rows_inserted=inserted,
+                    rows_updated=updated + segments_moved.get(organization_id, 0),
+                    # Client deletions cascade to customer_analytics between refreshes:
+                    # what the previous refresh left, plus inserts, minus what is there now.
+                    rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
+                    row_count=row_count,
+                )
             )
+        known = {organization.organization_id for organization in organizations}
+        result = RefreshResult(
+            mode=parameters.mode,
+            as_of=parameters.as_of,
+            organizations=tuple(organizations),
+            unknown_organization_ids=tuple(o for o in organization_ids if o not in known),
+            rows_recomputed=rows_recomputed,
+            segment_counts=dict(conn.execute(load_sql("refresh/count_segments.sql"), params).fetchall()),
+            duration_seconds=time.perf_counter() - started,
         )
-    known = {organization.organization_id for organization in organizations}
-    return RefreshResult(
-        mode=parameters.mode,
-        as_of=parameters.as_of,
-        organizations=tuple(organizations),
-        unknown_organization_ids=tuple(o for o in organization_ids if o not in known),
-        rows_recomputed=rows_recomputed,
-        segment_counts=segment_counts,
-        duration_seconds=time.perf_counter() - started,
-    )
+        before_commit(conn, result)
+    return result

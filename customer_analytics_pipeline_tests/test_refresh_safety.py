@@ -89,7 +89,7 @@ def test_refresh_failing_midway_leaves_previous_rows(generated):
     state = generated.execute("SELECT * FROM customer_analytics_refresh_state ORDER BY 1").fetchall()
     generated.execute("UPDATE bookings SET status = 'NO_SHOW', updated_at = %s", (as_of,))
 
-    def fail_after_writing(conn):
+    def fail_after_writing(conn, result):
         written = conn.execute("SELECT count(*) FROM customer_analytics WHERE total_no_shows > 0").fetchone()[0]
         assert written > 0, "the failure must come after rows were rewritten"
         raise RuntimeError("simulated crash before commit")

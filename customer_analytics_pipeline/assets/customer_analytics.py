@@ -12,6 +12,7 @@ from dagster import (
     Backoff,
     Config,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
@@ -31,6 +32,8 @@ from customer_analytics_pipeline.refresh import (
     refresh_customer_analytics,
 )
 from customer_analytics_pipeline.resources import PostgresResource
+from customer_analytics_pipeline.run_history import record_failure, record_success
+from customer_analytics_pipeline.settings import load_settings
 from customer_analytics_pipeline.table_schema import CUSTOMER_ANALYTICS_TABLE
 
 # Errors worth another attempt: the connection dropped, or PostgreSQL chose this
@@ -42,6 +45,8 @@ TRANSIENT_DATABASE_ERRORS = (
     psycopg.errors.DeadlockDetected,
 )
 
+
+SETTINGS = load_settings()
 
 # Retries only what TRANSIENT_DATABASE_ERRORS lets through: everything else becomes a
 # Failure(allow_retries=False) in database_failures_as_dagster_failures.
@@ -151,11 +156,32 @@ def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict
     }
 
 
+def record_final_failure(
+    context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None
+) -> None:
+    """Appends the failure to application_logs unless the RetryPolicy will try again.
+
+    Best effort: if the database is what failed, the run-failure sensor records it later.
+    """
+    will_retry = not (isinstance(error, Failure) and not error.allow_retries) and (
+        context.retry_number < RETRY_ON_TRANSIENT_ERRORS.max_retries
+    )
+    if will_retry:
+        return
+    try:
+        with database.connect() as conn:
+            record_failure(conn, context.run.run_id, str(error), mode, context.partition_keys)
+    except psycopg.Error as write_error:
+        context.log.warning(f"could not record the failure in application_logs: {write_error}")
+
+
 @asset(
     partitions_def=organizations_partitions,
     # Single-run backfills are what let one run refresh many organizations together.
     backfill_policy=BackfillPolicy.single_run(),
     retry_policy=RETRY_ON_TRANSIENT_ERRORS,
+    pool=SETTINGS.database_pool,
+    freshness_policy=FreshnessPolicy.time_window(fail_window=SETTINGS.freshness_window),
     kinds={"postgres", "sql"},
     group_name="customer_analytics",
     description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
@@ -164,16 +190,24 @@ def customer_analytics(
     context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
 ) -> MaterializeResult:
     """Refreshes every organization partition of the run together, in one transaction."""
-    parameters = refresh_parameters(config, run_start(context))
-    organization_ids = context.partition_keys
-    context.log.info(
-        f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}"
-    )
-    with database_failures_as_dagster_failures("customer_analytics refresh"), database.connect() as conn:
-        for migration in apply_migrations(conn):
-            context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
-        result = refresh_customer_analytics(conn, organization_ids, parameters, log=context.log.info)
-        schema = column_schema(conn)
+    try:
+        parameters = refresh_parameters(config, run_start(context))
+        organization_ids = context.partition_keys
+        context.log.info(
+            f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, "
+            f"as_of={parameters.as_of.isoformat()}"
+        )
+        with database_failures_as_dagster_failures("customer_analytics refresh"), database.connect() as conn:
+            for migration in apply_migrations(conn):
+                context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
+            result = refresh_customer_analytics(
+                conn, organization_ids, parameters, log=context.log.info,
+                before_commit=lambda conn, result: record_success(conn, result, context.run.run_id),
+            )
+            schema = column_schema(conn)
+    except Exception as error:
+        record_final_failure(context, database, error, config.mode)
+        raise
     if result.unknown_organization_ids:
         context.log.warning(
             f"{len(result.unknown_organization_ids)} partition(s) have no organizations row and were left empty: "
@@ -185,4 +219,3 @@ def customer_analytics(
         f"in {result.duration_seconds:.2f}s"
     )
     return MaterializeResult(metadata=materialization_metadata(result, schema))
-
