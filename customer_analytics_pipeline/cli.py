@@ -20,7 +20,6 @@ from dagster import DagsterInstance, materialize
 
 from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
 from customer_analytics_pipeline.dagster_instance import get_instance
-from customer_analytics_pipeline.definitions import database_resource
 from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
 from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
 from customer_analytics_pipeline.partitions import (
@@ -101,8 +100,11 @@ def print_summary(conn: psycopg.Connection) -> None:
 
 
 def start_database() -> PostgresResource:
-    """DATABASE_URL's database, or the embedded one (started now), with the schema ready."""
-    database = database_resource()
+    """DATABASE_URL's database, or the embedded one (started now), with the schema ready.
+
+    Outside a Dagster run nothing resolves an EnvVar, so the command reads the
+    variable itself (and never prints it)."""
+    database = PostgresResource(database_url=os.environ.get("DATABASE_URL") or None)
     say("database: " + ("DATABASE_URL" if not database.uses_embedded_server else f"embedded PostgreSQL in {database.embedded_data_dir}"))
     prepare_schema(database, with_source_tables=True)
     return database
@@ -162,7 +164,7 @@ def ui(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> None:
-    prepare_schema(database_resource(), with_source_tables=False)
+    prepare_schema(PostgresResource(database_url=os.environ.get("DATABASE_URL") or None), with_source_tables=False)
     say("pipeline schema is current")
 
 

@@ -3,7 +3,7 @@ scratch database per test that is dropped afterwards."""
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -39,16 +39,28 @@ def create_scratch_database(admin: psycopg.Connection, name: str) -> None:
 
 
 @pytest.fixture
-def scratch_database_url(server_url) -> Iterator[str]:
-    """A new, empty database on the server; dropped (connections and all) after the test."""
-    name = f"ca_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        create_scratch_database(admin, name)
-    try:
-        yield make_conninfo(**{**conninfo_to_dict(server_url), "dbname": name})
-    finally:
+def make_scratch_database(server_url) -> Iterator[Callable[[], str]]:
+    """Creates new, empty databases on the server on demand; drops them (connections
+    and all) after the test."""
+    names = []
+
+    def make() -> str:
+        name = f"ca_test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(server_url, autocommit=True) as admin:
+            create_scratch_database(admin, name)
+        names.append(name)
+        return make_conninfo(**{**conninfo_to_dict(server_url), "dbname": name})
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in names:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def scratch_database_url(make_scratch_database) -> str:
+    """A new, empty database on the server, dropped after the test."""
+    return make_scratch_database()
 
 
 @pytest.fixture

@@ -108,11 +108,12 @@ def test_generated_data_covers_the_view_edges(generated):
             zone = ZoneInfo(tz)
             local = start_at.to_pydatetime().astimezone(zone)
             if local.date() != utc_day:
-                seen["local date differs from UTC date " + ("west" if local.utcoffset() < timedelta(0) else "east")] += 1
+                side = "west" if local.utcoffset() < timedelta(0) else "east"
+                seen[f"local date differs from UTC date {side}"] += 1
             if local.hour == 0 or local.hour == 23:
                 seen["within an hour of local midnight"] += 1
             midnight = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
-            next_midnight = (midnight + timedelta(days=1)).replace(tzinfo=zone)
+            next_midnight = midnight + timedelta(days=1)  # wall-clock arithmetic: next local midnight
             if midnight.utcoffset() != next_midnight.utcoffset():
                 seen[f"offset change day {tz} " + ("spring" if next_midnight.utcoffset() > midnight.utcoffset()
                                                   else "fall")] += 1

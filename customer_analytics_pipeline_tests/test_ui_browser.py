@@ -1,0 +1,116 @@
+"""README's UI command brings up the Dagster UI; headless Chromium sees both assets, the
+eight checks, both schedules and the sensor."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from customer_analytics_pipeline.dagster_instance import dagster_storage_url
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, installed by .ci/run
+# Flags for a sandboxed, offline machine (no background calls to Google's hosts).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CUSTOMER_ANALYTICS_CHECKS = ["table_exists", "row_count_matches_clients", "sample_record_valid",
+                             "segment_distribution", "avg_ticket_consistent", "first_booking_at_matches_source",
+                             "referral_data_valid"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the UI command exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture
+def ui_url(make_scratch_database, tmp_path):
+    """`customer-analytics ui` on a free port, its data and Dagster storage in scratch databases."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": make_scratch_database(),
+        "DAGSTER_POSTGRES_URL": dagster_storage_url(make_scratch_database()),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    log = open(tmp_path / "ui.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "customer_analytics_pipeline", "ui", "--port", str(port),
+         "--organizations", "3", "--clients-per-org", "20"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(f"{url}/server_info", process)
+        yield url
+    finally:
+        stop_process_group(process)
+        log.close()
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGINT to the UI and the processes it started (as Ctrl-C would), SIGKILL if stuck."""
+    for sig, grace in ((signal.SIGINT, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def page_text(page, url: str, expected: list[str], timeout_ms: int = 60_000) -> str:
+    """The page's text once every expected word is on it (the UI renders asynchronously)."""
+    page.goto(url)
+    deadline = time.monotonic() + timeout_ms / 1000
+    text = ""
+    while time.monotonic() < deadline:
+        text = page.inner_text("body")
+        if all(word in text for word in expected):
+            break
+        page.wait_for_timeout(500)
+    return text
+
+
+def test_ui_shows_assets_checks_schedules_and_sensor(ui_url):
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
+    pages = {
+        "/assets": ["customer_analytics", "analytics_appointments_by_location_daily"],
+        "/assets/customer_analytics?view=checks": CUSTOMER_ANALYTICS_CHECKS,
+        "/assets/analytics_appointments_by_location_daily?view=checks": ["appointments_view_available"],
+        "/automation": ["hourly_recent_refresh", "nightly_full_refresh", "organization_partitions_sensor"],
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            for path, expected in pages.items():
+                text = page_text(page, ui_url + path, expected)
+                missing = [word for word in expected if word not in text]
+                assert not missing, f"{path} does not show {missing}"
+        finally:
+            browser.close()
