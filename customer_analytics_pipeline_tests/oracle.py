@@ -40,7 +40,7 @@ import decimal
 import json
 import math
 import uuid
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -544,6 +544,20 @@ def _normalise_cell(col: str, v: Any) -> Any:
     return v
 
 
+def fetch_normalised_records(conn, select_sql: str, org_ids,
+                             normalise: Callable[[str, Any], Any]) -> list[dict[str, Any]]:
+    """Rows of ``select_sql`` (optionally restricted to ``org_ids``) as normalised dicts."""
+    params: tuple = ()
+    if org_ids is not None:
+        select_sql += " WHERE organization_id::text = ANY(%s)"
+        params = ([str(o).lower() for o in org_ids],)
+    with conn.cursor() as cur:
+        cur.execute(select_sql, params)
+        names = [d.name for d in cur.description]
+        rows = cur.fetchall()
+    return [{c: normalise(c, v) for c, v in zip(names, r)} for r in rows]
+
+
 def read_customer_analytics(conn, org_ids=None) -> pd.DataFrame:
     """Read ``customer_analytics`` (the COLUMNS only) in the oracle's representation.
 
@@ -551,18 +565,7 @@ def read_customer_analytics(conn, org_ids=None) -> pd.DataFrame:
     Rows are sorted by organization_id, square_customer_id in byte order.
     """
     cols = ", ".join(f'"{c}"' for c in COLUMNS)
-    sql = f"SELECT {cols} FROM customer_analytics"
-    params: tuple = ()
-    if org_ids is not None:
-        sql += " WHERE organization_id::text = ANY(%s)"
-        params = ([str(o).lower() for o in org_ids],)
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        names = [d.name for d in cur.description]
-        rows = cur.fetchall()
-    records = [
-        {c: _normalise_cell(c, v) for c, v in zip(names, r)} for r in rows
-    ]
+    records = fetch_normalised_records(conn, f"SELECT {cols} FROM customer_analytics", org_ids, _normalise_cell)
     records.sort(
         key=lambda r: (_id_bytes(r["organization_id"]), _id_bytes(r["square_customer_id"]))
     )
@@ -600,37 +603,35 @@ def _keyed_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-def assert_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFrame,
-                                 max_diffs: int = 20) -> None:
-    """Compare on key (organization_id, square_customer_id), cell by cell.
+def assert_records_equal_cellwise(actual: list[dict[str, Any]], expected: list[dict[str, Any]],
+                                  key: Sequence[str], columns: Sequence[str], label: str,
+                                  cells_equal: Callable[[Any, Any], bool] = None,
+                                  max_diffs: int = 20) -> None:
+    """Compare two lists of row dicts on ``key``, cell by cell over ``columns``.
 
-    Raises AssertionError listing missing / extra columns, missing / extra / duplicate
-    keys and up to ``max_diffs`` differing cells as (key, column, actual, expected).
+    Raises AssertionError listing missing columns, missing / extra / duplicate keys and
+    up to ``max_diffs`` differing cells as (key, column, actual, expected).
     """
+    cells_equal = cells_equal or _cells_equal
     problems: list[str] = []
-    missing_cols = [c for c in expected.columns if c not in actual.columns]
+    actual_columns = set(actual[0]) if actual else set(columns)
+    missing_cols = [c for c in columns if c not in actual_columns]
     if missing_cols:
         problems.append(f"columns missing from actual: {missing_cols}")
-    for c in KEY:
-        if c not in actual.columns or c not in expected.columns:
-            raise AssertionError(f"key column {c!r} absent; " + "; ".join(problems))
 
-    act = _keyed_records(actual)
-    exp = _keyed_records(expected)
-
-    def index(records: list[dict[str, Any]], label: str) -> dict:
+    def index(records: list[dict[str, Any]], side: str) -> dict:
         out: dict = {}
         dups = []
         for r in records:
-            key = (r["organization_id"], r["square_customer_id"])
-            if key in out:
-                dups.append(key)
-            out[key] = r
+            k = tuple(r[c] for c in key)
+            if k in out:
+                dups.append(k)
+            out[k] = r
         if dups:
-            problems.append(f"duplicate keys in {label} ({len(dups)}): {dups[:20]}")
+            problems.append(f"duplicate keys in {side} ({len(dups)}): {dups[:20]}")
         return out
 
-    ai, ei = index(act, "actual"), index(exp, "expected")
+    ai, ei = index(actual, "actual"), index(expected, "expected")
     missing = [k for k in ei if k not in ai]
     extra = [k for k in ai if k not in ei]
     if missing:
@@ -638,22 +639,32 @@ def assert_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFrame,
     if extra:
         problems.append(f"extra keys in actual ({len(extra)}): {extra[:20]}")
 
-    common_cols = [c for c in expected.columns if c in actual.columns and c not in KEY]
+    common_cols = [c for c in columns if c in actual_columns and c not in key]
     diffs: list[tuple] = []
     n_diffs = 0
-    for key, e_row in ei.items():
-        a_row = ai.get(key)
+    for k, e_row in ei.items():
+        a_row = ai.get(k)
         if a_row is None:
             continue
         for c in common_cols:
             av, ev = a_row[c], e_row[c]
-            if not _cells_equal(av, ev):
+            if not cells_equal(av, ev):
                 n_diffs += 1
                 if len(diffs) < max_diffs:
-                    diffs.append((key, c, av, ev))
+                    diffs.append((k, c, av, ev))
     if n_diffs:
         lines = [f"{n_diffs} differing cells (showing {len(diffs)}):"]
         lines += [f"  {k} {c}: actual={a!r} expected={e!r}" for k, c, a, e in diffs]
         problems.append("\n".join(lines))
     if problems:
-        raise AssertionError("customer_analytics differs from the oracle:\n" + "\n".join(problems))
+        raise AssertionError(f"{label} differs from the oracle:\n" + "\n".join(problems))
+
+
+def assert_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFrame,
+                                 max_diffs: int = 20) -> None:
+    """Compare customer_analytics frames on key (organization_id, square_customer_id)."""
+    for c in KEY:
+        if c not in actual.columns or c not in expected.columns:
+            raise AssertionError(f"key column {c!r} absent")
+    assert_records_equal_cellwise(_keyed_records(actual), _keyed_records(expected), KEY,
+                                  list(expected.columns), "customer_analytics", max_diffs=max_diffs)

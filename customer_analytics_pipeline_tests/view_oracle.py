@@ -46,6 +46,8 @@ import pandas as pd
 
 from customer_analytics_pipeline_tests.oracle import (
     _cells_equal,
+    assert_records_equal_cellwise,
+    fetch_normalised_records,
     _id_bytes,
     _int,
     _is_null,
@@ -246,16 +248,7 @@ def _normalise_cell(col: str, v: Any) -> Any:
 
 def read_appointments_view(conn, org_ids=None) -> pd.DataFrame:
     """``SELECT *`` of the view (every column it has), normalised and sorted by key."""
-    sql = f"SELECT * FROM {VIEW_NAME}"
-    params: tuple = ()
-    if org_ids is not None:
-        sql += " WHERE organization_id::text = ANY(%s)"
-        params = ([str(o).lower() for o in org_ids],)
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        names = [d.name for d in cur.description]
-        rows = cur.fetchall()
-    records = [{c: _normalise_cell(c, v) for c, v in zip(names, r)} for r in rows]
+    records = fetch_normalised_records(conn, f"SELECT * FROM {VIEW_NAME}", org_ids, _normalise_cell)
     records.sort(key=lambda r: (
         _id_bytes(str(r.get("organization_id"))), _id_bytes(str(r.get("location_id"))), str(r.get("day"))
     ))
@@ -263,57 +256,15 @@ def read_appointments_view(conn, org_ids=None) -> pd.DataFrame:
 
 
 def assert_view_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFrame, max_diffs: int = 20) -> None:
-    """Compare on key (organization_id, location_id, day), cell by cell.
-
-    Raises AssertionError listing missing columns, missing / extra / duplicate keys and
-    up to ``max_diffs`` differing cells as (key, column, actual, expected).
-    """
-    problems: list[str] = []
-    missing_cols = [c for c in expected.columns if c not in actual.columns]
-    if missing_cols:
-        problems.append(f"columns missing from actual: {missing_cols}")
-    for c in VIEW_KEY:
-        if c not in actual.columns or c not in expected.columns:
-            raise AssertionError(f"key column {c!r} absent; " + "; ".join(problems))
-
-    def index(df: pd.DataFrame, label: str) -> dict:
+    """Compare on key (organization_id, location_id, day), cell by cell; a cell must also
+    have the expected Python type (an int count, a date day)."""
+    def records(df: pd.DataFrame) -> list[dict[str, Any]]:
         cols = list(df.columns)
-        out: dict = {}
-        dups = []
-        for values in df.itertuples(index=False, name=None):
-            r = {c: _normalise_cell(c, v) for c, v in zip(cols, values)}
-            key = tuple(r[c] for c in VIEW_KEY)
-            if key in out:
-                dups.append(key)
-            out[key] = r
-        if dups:
-            problems.append(f"duplicate keys in {label} ({len(dups)}): {dups[:20]}")
-        return out
+        return [{c: _normalise_cell(c, v) for c, v in zip(cols, values)}
+                for values in df.itertuples(index=False, name=None)]
 
-    ai, ei = index(actual, "actual"), index(expected, "expected")
-    missing = [k for k in ei if k not in ai]
-    extra = [k for k in ai if k not in ei]
-    if missing:
-        problems.append(f"keys missing from actual ({len(missing)}): {missing[:20]}")
-    if extra:
-        problems.append(f"extra keys in actual ({len(extra)}): {extra[:20]}")
+    def same_value_and_type(av: Any, ev: Any) -> bool:
+        return _cells_equal(av, ev) and (av is None or type(av) is type(ev))
 
-    common_cols = [c for c in expected.columns if c in actual.columns and c not in VIEW_KEY]
-    diffs: list[tuple] = []
-    n_diffs = 0
-    for key, e_row in ei.items():
-        a_row = ai.get(key)
-        if a_row is None:
-            continue
-        for c in common_cols:
-            av, ev = a_row[c], e_row[c]
-            if not _cells_equal(av, ev) or (av is not None and type(av) is not type(ev)):
-                n_diffs += 1
-                if len(diffs) < max_diffs:
-                    diffs.append((key, c, av, ev))
-    if n_diffs:
-        lines = [f"{n_diffs} differing cells (showing {len(diffs)}):"]
-        lines += [f"  {k} {c}: actual={a!r} expected={e!r}" for k, c, a, e in diffs]
-        problems.append("\n".join(lines))
-    if problems:
-        raise AssertionError(f"{VIEW_NAME} differs from the oracle:\n" + "\n".join(problems))
+    assert_records_equal_cellwise(records(actual), records(expected), VIEW_KEY, list(expected.columns),
+                                  VIEW_NAME, cells_equal=same_value_and_type, max_diffs=max_diffs)
