@@ -545,8 +545,8 @@ def _normalise_cell(col: str, v: Any) -> Any:
 
 
 def fetch_normalised_records(conn, select_sql: str, org_ids,
-                             normalise: Callable[[str, Any], Any]) -> list[dict[str, Any]]:
-    """Rows of ``select_sql`` (optionally restricted to ``org_ids``) as normalised dicts."""
+                             normalise: Callable[[str, Any], Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Column names and rows of ``select_sql`` (optionally restricted to ``org_ids``) as normalised dicts."""
     params: tuple = ()
     if org_ids is not None:
         select_sql += " WHERE organization_id::text = ANY(%s)"
@@ -555,7 +555,7 @@ def fetch_normalised_records(conn, select_sql: str, org_ids,
         cur.execute(select_sql, params)
         names = [d.name for d in cur.description]
         rows = cur.fetchall()
-    return [{c: normalise(c, v) for c, v in zip(names, r)} for r in rows]
+    return names, [{c: normalise(c, v) for c, v in zip(names, r)} for r in rows]
 
 
 def read_customer_analytics(conn, org_ids=None) -> pd.DataFrame:
@@ -565,7 +565,7 @@ def read_customer_analytics(conn, org_ids=None) -> pd.DataFrame:
     Rows are sorted by organization_id, square_customer_id in byte order.
     """
     cols = ", ".join(f'"{c}"' for c in COLUMNS)
-    records = fetch_normalised_records(conn, f"SELECT {cols} FROM customer_analytics", org_ids, _normalise_cell)
+    _, records = fetch_normalised_records(conn, f"SELECT {cols} FROM customer_analytics", org_ids, _normalise_cell)
     records.sort(
         key=lambda r: (_id_bytes(r["organization_id"]), _id_bytes(r["square_customer_id"]))
     )

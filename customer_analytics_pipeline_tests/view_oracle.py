@@ -248,7 +248,7 @@ def _normalise_cell(col: str, v: Any) -> Any:
 
 def read_appointments_view(conn, org_ids=None) -> pd.DataFrame:
     """``SELECT *`` of the view (every column it has), normalised and sorted by key."""
-    records = fetch_normalised_records(conn, f"SELECT * FROM {VIEW_NAME}", org_ids, _normalise_cell)
+    names, records = fetch_normalised_records(conn, f"SELECT * FROM {VIEW_NAME}", org_ids, _normalise_cell)
     records.sort(key=lambda r: (
         _id_bytes(str(r.get("organization_id"))), _id_bytes(str(r.get("location_id"))), str(r.get("day"))
     ))
