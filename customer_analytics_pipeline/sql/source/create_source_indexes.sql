@@ -13,12 +13,10 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS payments_org_updated_at_idx
 CREATE INDEX CONCURRENTLY IF NOT EXISTS referral_profiles_org_updated_at_idx
     ON referral_profiles (organization_id, updated_at);
 
--- Per-customer recomputation: a customer's bookings and payments.
+-- Per-customer recomputation: a customer's bookings and payments. The first also
+-- serves dashboards over the daily appointments view, which read one organization's
+-- bookings (its day is computed per location time zone, so no start_at index helps).
 CREATE INDEX CONCURRENTLY IF NOT EXISTS bookings_org_customer_idx
     ON bookings (organization_id, square_customer_id);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS payments_org_customer_idx
     ON payments (organization_id, square_customer_id);
-
--- Dashboards over the daily appointments view: one organization, a date range.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS bookings_org_start_at_idx
-    ON bookings (organization_id, start_at);
