@@ -5,7 +5,6 @@ from dagster import AssetSelection, define_asset_job
 
 from customer_analytics_pipeline.assets.appointments_view import analytics_appointments_by_location_daily
 from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
-from customer_analytics_pipeline.partitions import organizations_partitions
 
 REFRESH_JOB_NAME = "refresh_customer_analytics"
 
@@ -13,6 +12,5 @@ refresh_customer_analytics_job = define_asset_job(
     REFRESH_JOB_NAME,
     # AssetSelection.assets includes the assets' checks.
     selection=AssetSelection.assets(customer_analytics, analytics_appointments_by_location_daily),
-    partitions_def=organizations_partitions,
     description="Refreshes customer_analytics for a range of organizations, checks it, keeps the view current.",
 )

@@ -128,8 +128,9 @@ def test_each_tick_covers_every_partition_once_in_batches(schedule, mode, instan
 
 
 def test_schedules_crons():
-    assert defs.get_schedule_def("hourly_recent_refresh").cron_schedule == "0 * * * *"
-    assert defs.get_schedule_def("nightly_full_refresh").cron_schedule == "0 3 * * *"
+    assert hourly_recent_refresh.cron_schedule == "0 * * * *"
+    assert nightly_full_refresh.cron_schedule == "0 3 * * *"
+    assert {s.name for s in defs.schedules} == {"hourly_recent_refresh", "nightly_full_refresh"}
 
 
 def test_one_scheduled_batch_runs_for_real(generated, database_url, instance):
