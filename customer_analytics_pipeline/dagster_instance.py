@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 import psycopg
 from dagster import DagsterInstance
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 DAGSTER_STORAGE_DATABASE = "dagster"
@@ -25,12 +25,12 @@ def ensure_dagster_storage_database(database_url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DAGSTER_STORAGE_DATABASE)))
 
 
-def dagster_storage_url(database_url: str) -> str:
-    """The SQLAlchemy URL dagster-postgres needs for the ``dagster`` database on the same server."""
-    parts = conninfo_to_dict(database_url)
+def sqlalchemy_url(conninfo: str) -> str:
+    """A libpq URL or conninfo string as the SQLAlchemy URL dagster-postgres needs."""
+    parts = conninfo_to_dict(conninfo)
     auth = f"{quote(parts.pop('user', None) or 'postgres', safe='')}:{quote(parts.pop('password', None) or '', safe='')}@"
     host, port = parts.pop("host", None), parts.pop("port", None)
-    parts.pop("dbname", None)
+    dbname = quote(parts.pop("dbname", None) or "postgres", safe="")
     if host and host.startswith("/"):  # a Unix-socket directory goes in the query string
         parts = {"host": host, **({"port": port} if port else {}), **parts}
         location = ""
@@ -39,7 +39,12 @@ def dagster_storage_url(database_url: str) -> str:
     query = f"?{urlencode(parts)}" if parts else ""
     # dagster-postgres is written for psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a
     # bare postgresql:// URL, whose server-side binding breaks its NOTIFY statements.
-    return f"postgresql+psycopg2://{auth}{location}/{DAGSTER_STORAGE_DATABASE}{query}"
+    return f"postgresql+psycopg2://{auth}{location}/{dbname}{query}"
+
+
+def dagster_storage_url(database_url: str) -> str:
+    """The SQLAlchemy URL of the ``dagster`` database on the project's server."""
+    return sqlalchemy_url(make_conninfo(database_url, dbname=DAGSTER_STORAGE_DATABASE))
 
 
 def prepare_dagster_environment(database_url: str) -> dict[str, str]:

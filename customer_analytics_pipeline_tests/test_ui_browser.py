@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from customer_analytics_pipeline.dagster_instance import dagster_storage_url
+from customer_analytics_pipeline.dagster_instance import sqlalchemy_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, installed by .ci/run
@@ -51,7 +51,7 @@ def ui_url(make_scratch_database, tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": make_scratch_database(),
-        "DAGSTER_POSTGRES_URL": dagster_storage_url(make_scratch_database()),
+        "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database()),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     log = open(tmp_path / "ui.log", "w")
