@@ -12,14 +12,24 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-import psycopg
-from dagster import DagsterInstance, materialize
+from dagster import BetaWarning, PreviewWarning
 
-from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
+# The command prints its own progress. Dagster's notices that single-run backfills and
+# freshness policies are beta/preview APIs (a choice documented in README), and
+# platformdirs' note about XDG_RUNTIME_DIR, would only be noise here.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+import psycopg
+from dagster import DagsterInstance
+
 from customer_analytics_pipeline.dagster_instance import get_instance
+from customer_analytics_pipeline.definitions import build_definitions
 from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
 from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
 from customer_analytics_pipeline.partitions import (
@@ -28,7 +38,9 @@ from customer_analytics_pipeline.partitions import (
     PARTITION_RANGE_START_TAG,
     sync_organization_partitions,
 )
+from customer_analytics_pipeline.jobs import REFRESH_JOB_NAME
 from customer_analytics_pipeline.resources import PostgresResource
+from customer_analytics_pipeline.schedules import batches
 
 def say(message: str) -> None:
     print(message, flush=True)
@@ -44,48 +56,43 @@ def prepare_schema(database: PostgresResource, *, with_source_tables: bool) -> N
             say(f"  applied migration {migration.version:04d}_{migration.name}")
 
 
-def contiguous_batches(all_keys: Sequence[str], wanted: Sequence[str], batch_size: int) -> list[tuple[str, str]]:
-    """(start, end) partition ranges over ``all_keys`` order covering exactly ``wanted``,
-    at most ``batch_size`` keys each (a range run covers every key between its ends)."""
-    wanted_set = set(wanted)
-    ranges, current = [], []
-    for key in all_keys:
-        if key in wanted_set and len(current) < batch_size:
-            current.append(key)
-            continue
-        if current:
-            ranges.append((current[0], current[-1]))
-        current = [key] if key in wanted_set else []
-    if current:
-        ranges.append((current[0], current[-1]))
-    return ranges
-
-
-def materialize_organizations(
-    instance: DagsterInstance, database: PostgresResource, keys: Sequence[str], mode: str, batch_size: int
-) -> None:
-    """Runs customer_analytics over ``keys`` as partition-range runs of ``batch_size``."""
-    all_keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
-    batches = contiguous_batches(all_keys, keys, batch_size)
-    for number, (start, end) in enumerate(batches, 1):
+def refresh_in_batches(instance: DagsterInstance, database: PostgresResource, mode: str, batch_size: int) -> bool:
+    """Runs the refresh job (customer_analytics, its checks, the view) over every
+    organization partition in partition-range runs of ``batch_size``, as the schedules
+    do; True when every run succeeded."""
+    job = build_definitions(database).resolve_job_def(REFRESH_JOB_NAME)
+    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+    all_succeeded = True
+    for number, batch in enumerate(batches(keys, batch_size), 1):
         began = time.perf_counter()
-        result = materialize(
-            [customer_analytics],
+        result = job.execute_in_process(
             instance=instance,
-            resources={"database": database},
             run_config={
                 "ops": {"customer_analytics": {"config": {"mode": mode}}},
                 # The command prints its own progress; Dagster's event stream stays in the run log.
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                "loggers": {"console": {"config": {"log_level": "ERROR"}}},
             },
-            tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end},
+            tags={PARTITION_RANGE_START_TAG: batch[0], PARTITION_RANGE_END_TAG: batch[-1]},
+            raise_on_error=False,
         )
-        metadata = result.asset_materializations_for_node("customer_analytics")[0].metadata
+        checks = result.get_asset_check_evaluations()
+        failed_checks = sorted({e.check_name for e in checks if not e.passed})
+        refreshed = result.asset_materializations_for_node("customer_analytics")
+        summary = "refresh failed"
+        if refreshed:
+            metadata = refreshed[0].metadata
+            summary = (
+                f"{metadata['dagster/row_count'].value} rows ({metadata['rows_inserted'].value} inserted, "
+                f"{metadata['rows_updated'].value} updated)"
+            )
         say(
-            f"  batch {number}/{len(batches)}: {metadata['organizations'].value} organization(s), "
-            f"{metadata['dagster/row_count'].value} rows ({metadata['rows_inserted'].value} inserted, "
-            f"{metadata['rows_updated'].value} updated) in {time.perf_counter() - began:.1f}s"
+            f"  batch {number}: {len(batch)} organization(s), {summary}, "
+            f"checks {len(checks) - len(failed_checks)}/{len(checks)} passed"
+            + (f" (failed: {', '.join(failed_checks)})" if failed_checks else "")
+            + f" in {time.perf_counter() - began:.1f}s"
         )
+        all_succeeded &= result.success
+    return all_succeeded
 
 
 def print_summary(conn: psycopg.Connection) -> None:
@@ -129,7 +136,7 @@ def load_demo_data_if_needed(database: PostgresResource, args: argparse.Namespac
             say(f"demo data already loaded ({organizations} organizations); --reload replaces it")
 
 
-def demo(args: argparse.Namespace) -> None:
+def demo(args: argparse.Namespace) -> int:
     database = start_database()
     load_demo_data_if_needed(database, args)
     instance = get_instance(database.url())
@@ -138,10 +145,14 @@ def demo(args: argparse.Namespace) -> None:
         keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
         say(
             f"organization partitions: {len(keys)} ({len(changes.to_add)} added, {len(changes.to_delete)} removed);"
-            f" materializing customer_analytics ({args.mode})"
+            f" refreshing customer_analytics ({args.mode}), checks and view"
         )
-        materialize_organizations(instance, database, keys, args.mode, args.batch_size)
+        succeeded = refresh_in_batches(instance, database, args.mode, args.batch_size)
         print_summary(conn)
+    if not succeeded:
+        say("some runs failed: see their run logs (`customer-analytics ui`)")
+        return 1
+    return 0
 
 
 def ui(args: argparse.Namespace) -> int:

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from customer_analytics_pipeline.cli import contiguous_batches
 from customer_analytics_pipeline.definitions import defs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -26,10 +25,3 @@ def test_dagster_definitions_validate_passes_on_workspace_yaml(tmp_path):
 def test_customer_analytics_is_partitioned_by_organizations():
     asset = defs.resolve_assets_def("customer_analytics")
     assert asset.partitions_def.name == "organizations"
-
-
-def test_partition_ranges_cover_exactly_the_wanted_keys_in_batches():
-    keys = [f"k{i}" for i in range(10)]
-    wanted = ["k0", "k1", "k2", "k4", "k5", "k9"]
-    assert contiguous_batches(keys, wanted, 2) == [("k0", "k1"), ("k2", "k2"), ("k4", "k5"), ("k9", "k9")]
-    assert contiguous_batches(keys, keys, 100) == [("k0", "k9")]
