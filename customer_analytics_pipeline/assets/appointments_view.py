@@ -37,8 +37,9 @@ VIEW_DEFINITION = load_sql(f"views/{VIEW_NAME}.sql")
 VIEW_CODE_VERSION = hashlib.sha256(VIEW_DEFINITION.encode()).hexdigest()[:16]
 # The view's comment carries its version: the database says which definition it runs.
 VIEW_COMMENT = f"Appointments per organization, location and local day (SPEC section 3). definition {VIEW_CODE_VERSION}"
-# (namespace, key) of the advisory lock that serializes view recreation.
-VIEW_LOCK = (20_261_126, 3)
+# (namespace, key) of the advisory lock that serializes view recreation; a namespace
+# of its own, apart from the per-organization refresh locks (ORGANIZATION_LOCK_NAMESPACE).
+VIEW_LOCK = (20_261_127, 1)
 
 
 def installed_view_comment(conn: psycopg.Connection) -> str | None:
