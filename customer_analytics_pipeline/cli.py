@@ -46,14 +46,22 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def prepare_schema(database: PostgresResource, *, with_source_tables: bool) -> None:
-    """Source tables (demo only), the optional source indexes, and the pipeline's migrations."""
+def prepare_schema(database: PostgresResource, *, demo_tables: bool, source_indexes: bool) -> None:
+    """The demo's source tables (only where asked: production has the application's),
+    the pipeline's migrations, then the optional source indexes (only where asked:
+    they are the application owners' to apply, and need ownership of its tables)."""
     with database.connect() as conn:
-        if with_source_tables:
+        if demo_tables:
             create_source_tables(conn)
-        apply_source_indexes(conn)
         for migration in apply_migrations(conn):
             say(f"  applied migration {migration.version:04d}_{migration.name}")
+        if source_indexes:
+            try:
+                apply_source_indexes(conn)
+            except psycopg.errors.InsufficientPrivilege as error:
+                raise SystemExit(
+                    f"the optional source indexes need the owner of the application's tables: {error}"
+                ) from error
 
 
 def refresh_in_batches(instance: DagsterInstance, database: PostgresResource, mode: str, batch_size: int) -> bool:
@@ -113,7 +121,7 @@ def start_database() -> PostgresResource:
     variable itself (and never prints it)."""
     database = PostgresResource(database_url=os.environ.get("DATABASE_URL") or None)
     say("database: " + ("DATABASE_URL" if not database.uses_embedded_server else f"embedded PostgreSQL in {database.embedded_data_dir}"))
-    prepare_schema(database, with_source_tables=True)
+    prepare_schema(database, demo_tables=True, source_indexes=True)
     return database
 
 
@@ -175,8 +183,9 @@ def ui(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> None:
-    prepare_schema(PostgresResource(database_url=os.environ.get("DATABASE_URL") or None), with_source_tables=False)
-    say("pipeline schema is current")
+    database = PostgresResource(database_url=os.environ.get("DATABASE_URL") or None)
+    prepare_schema(database, demo_tables=False, source_indexes=args.source_indexes)
+    say("pipeline schema is current" + (", optional source indexes in place" if args.source_indexes else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui_parser.add_argument("--port", type=int, default=3000)
     ui_parser.set_defaults(run=ui)
     migrate_parser = commands.add_parser(
-        "migrate", help="apply the pipeline's migrations and the optional source-table indexes (needs DATABASE_URL or embedded)"
+        "migrate", help="apply the pipeline's migrations to DATABASE_URL (or the embedded server)"
+    )
+    migrate_parser.add_argument(
+        "--source-indexes", action="store_true",
+        help="also build the optional indexes on the application's tables (CONCURRENTLY; needs their owner)",
     )
     migrate_parser.set_defaults(run=migrate)
     return parser

@@ -49,6 +49,9 @@ def apply_migrations(conn: psycopg.Connection) -> list[Migration]:
     """
     migrations = available_migrations()
     with conn.transaction():
+        # Locked first: two runs starting together on a fresh database would otherwise
+        # race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type).
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("

@@ -26,8 +26,11 @@ ORGANIZATION_LOCK_NAMESPACE = 20_261_126
 # The refresh's hash aggregates stay in memory for large organizations; SET LOCAL
 # scope, so only the refresh transaction gets it.
 REFRESH_WORK_MEM = "256MB"
-# Day counts beyond a century are certainly typos (and would overflow the hour math).
+# Day counts beyond a century are certainly typos (and would overflow the hour math);
+# as_of outside these years is too (and as_of - lookback must stay a valid date).
 MAX_DAYS = 36_500
+MIN_AS_OF = datetime(1900, 1, 1, tzinfo=timezone.utc)
+MAX_AS_OF = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class RefreshParameters:
             raise ValueError(f"mode must be one of {REFRESH_MODES}, got {self.mode!r}")
         if self.as_of.tzinfo is None:
             raise ValueError("as_of must be timezone-aware (use parse_as_of for user input)")
+        if not MIN_AS_OF <= self.as_of <= MAX_AS_OF:
+            raise ValueError(f"as_of must be between {MIN_AS_OF.date()} and {MAX_AS_OF.date()}, got {self.as_of.isoformat()}")
         for name in ("lookback_days", "new_days", "active_days", "at_risk_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:

@@ -23,6 +23,8 @@ def append_run_history(conn: psycopg.Connection, level: str, message: str, paylo
 
 def record_success(conn: psycopg.Connection, result: RefreshResult, run_id: str) -> None:
     """Called inside the refresh transaction: the row exists exactly when the refresh committed."""
+    if run_recorded(conn, run_id):
+        return
     organizations = [o.organization_id for o in result.organizations]
     append_run_history(
         conn,
@@ -67,7 +69,9 @@ def record_failure(
     )
 
 
-def failure_recorded(conn: psycopg.Connection, run_id: str) -> bool:
+def run_recorded(conn: psycopg.Connection, run_id: str) -> bool:
+    """Whether the run already has its row (a retried attempt or the failure sensor
+    must not add a second one)."""
     return conn.execute(
-        load_sql("run_history/run_failure_recorded.sql"), {"cron_name": CRON_NAME, "run_id": run_id}
+        load_sql("run_history/run_recorded.sql"), {"cron_name": CRON_NAME, "run_id": run_id}
     ).fetchone()[0]

@@ -20,7 +20,7 @@ from customer_analytics_pipeline.partitions import (
     partition_changes,
 )
 from customer_analytics_pipeline.resources import PostgresResource
-from customer_analytics_pipeline.run_history import failure_recorded, record_failure
+from customer_analytics_pipeline.run_history import record_failure, run_recorded
 
 
 @sensor(minimum_interval_seconds=60, description="Adds and deletes organization partitions as organizations come and go.")
@@ -41,14 +41,17 @@ def organization_partitions_sensor(context: SensorEvaluationContext, database: P
 
 @run_failure_sensor(
     monitored_jobs=[refresh_customer_analytics_job],
-    description="Records failed refresh runs (crashes and lost databases included) in application_logs.",
+    description="Records failed refresh runs that wrote no application_logs row themselves (crashes, lost databases).",
 )
 def refresh_failure_sensor(context: RunFailureSensorContext, database: PostgresResource):
     run = context.dagster_run
     with database.connect() as conn:
-        if failure_recorded(conn, run.run_id):
+        if run_recorded(conn, run.run_id):
             return
-        organizations = organizations_of_run(context.instance, run.tags) or []
+        try:
+            organizations = organizations_of_run(context.instance, run.tags) or []
+        except ValueError:  # a range end whose organization was deleted meanwhile
+            organizations = []
         record_failure(
             conn, run.run_id, context.failure_event.message or "run failed",
             run.tags.get("customer_analytics/mode"), organizations,

@@ -62,3 +62,51 @@ def test_every_optional_index_exists_and_an_interrupted_build_is_redone(conn):
         " WHERE c.relname = ANY(%s)", (names,)
     ).fetchall())
     assert valid == {name: True for name in names}
+
+
+def test_first_migrations_from_several_runs_at_once_all_succeed(scratch_database_url):
+    """The first scheduled tick starts several runs on a fresh database, each migrating."""
+    import threading
+
+    with psycopg.connect(scratch_database_url, autocommit=True) as conn:
+        create_source_tables(conn)
+    start, errors, applied = threading.Barrier(6), [], []
+
+    def migrate():
+        try:
+            with psycopg.connect(scratch_database_url, autocommit=True) as conn:
+                start.wait()
+                applied.append(len(apply_migrations(conn)))
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=migrate) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert sorted(applied) == [0] * 5 + [len(available_migrations())]
+
+
+def test_migrate_command_leaves_the_application_tables_alone_unless_asked(scratch_database_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    with psycopg.connect(scratch_database_url, autocommit=True) as conn:
+        create_source_tables(conn)
+    index_names = [statement.split("IF NOT EXISTS")[1].split()[0] for statement in source_index_statements()]
+    env = {**os.environ, "DATABASE_URL": scratch_database_url}
+
+    def migrate(*flags):
+        completed = subprocess.run([sys.executable, "-m", "customer_analytics_pipeline", "migrate", *flags],
+                                   cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        with psycopg.connect(scratch_database_url) as conn:
+            return {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)",
+                                                   (index_names,))}, conn.execute(
+                "SELECT to_regclass('customer_analytics') IS NOT NULL").fetchone()[0]
+
+    assert migrate() == (set(), True)
+    assert migrate("--source-indexes") == (set(index_names), True)

@@ -31,7 +31,7 @@ from customer_analytics_pipeline.partitions import (
 )
 from customer_analytics_pipeline.refresh import RefreshParameters, refresh_customer_analytics
 from customer_analytics_pipeline.resources import PostgresResource
-from customer_analytics_pipeline.run_history import CRON_NAME
+from customer_analytics_pipeline.run_history import CRON_NAME, record_success
 from customer_analytics_pipeline.schedules import hourly_recent_refresh, nightly_full_refresh, refresh_run_requests
 from customer_analytics_pipeline.sensors import organization_partitions_sensor, refresh_failure_sensor
 from customer_analytics_pipeline_tests.helpers import largest_organization, organization_ids, refresh
@@ -240,3 +240,35 @@ def test_instance_config_keeps_dagster_storage_in_postgres_with_a_pool():
     assert config["freshness"]["enabled"] is True
     asset = defs.resolve_assets_def("customer_analytics")
     assert asset.get_op_def_for_asset_key(asset.key).pool == "customer_analytics_database"
+
+
+def test_a_batch_keeps_one_application_logs_row_across_retries_and_the_failure_sensor(refreshed_batch):
+    """Once a batch's refresh committed its row, a retried attempt adds no second row, and
+    neither does the run-failure sensor (say, when a blocking check failed the run later)."""
+    conn, database_url, instance, result = refreshed_batch
+    rows = lambda: conn.execute(  # noqa: E731
+        "SELECT payload->>'status' FROM application_logs WHERE payload->>'dagster_run_id' = %s", (result.run_id,)
+    ).fetchall()
+    assert rows() == [("success",)]
+    with conn.transaction():
+        record_success(conn, refresh(conn, "full", anchor(conn)), result.run_id)  # as a retried attempt would
+    run_event = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_SUCCESS)
+    context = build_run_status_sensor_context(
+        sensor_name=refresh_failure_sensor.name, dagster_event=run_event, dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        resources={"database": PostgresResource(database_url=database_url)},
+    ).for_run_failure()
+    refresh_failure_sensor(context)
+    assert rows() == [("success",)]
+
+
+@pytest.fixture
+def refreshed_batch(generated, database_url, instance):
+    evaluate_partition_sensor(instance, database_url)
+    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+    job = build_definitions(PostgresResource(database_url=database_url)).resolve_job_def(REFRESH_JOB_NAME)
+    result = job.execute_in_process(
+        instance=instance, tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+        run_config={"ops": {"customer_analytics": {"config": {"as_of": anchor(generated).isoformat()}}}},
+    )
+    return generated, database_url, instance, result

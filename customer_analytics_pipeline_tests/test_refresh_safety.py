@@ -5,7 +5,7 @@ import time
 import psycopg
 import pytest
 
-from customer_analytics_pipeline.refresh import RefreshParameters, refresh_customer_analytics
+from customer_analytics_pipeline.refresh import RefreshParameters, parse_as_of, refresh_customer_analytics
 from customer_analytics_pipeline_tests.helpers import (
     largest_organization,
     organization_ids,
@@ -127,3 +127,30 @@ def test_invalid_input_is_refused_with_a_clear_error(conn):
         RefreshParameters(mode="partial")
     with pytest.raises(ValueError, match="lookback_days"):
         RefreshParameters(lookback_days=-1)
+    with pytest.raises(ValueError, match="as_of must be between"):
+        RefreshParameters(as_of=parse_as_of("0001-01-01T00:00:00"))
+
+
+def test_client_deleted_while_the_refresh_runs_is_skipped(generated, database_url):
+    """The application deletes a client after the refresh computed its row but before it
+    wrote it: the refresh still commits, without that row."""
+    org = largest_organization(generated)
+    (victim,) = generated.execute(
+        "SELECT square_customer_id FROM square_existing_clients WHERE organization_id = %s ORDER BY 1 LIMIT 1", (org,)
+    ).fetchone()
+
+    def delete_client_midway(message):
+        if message.startswith("recomputed"):
+            with psycopg.connect(database_url, autocommit=True) as application:
+                application.execute("DELETE FROM square_existing_clients WHERE organization_id = %s"
+                                    " AND square_customer_id = %s", (org, victim))
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        result = refresh_customer_analytics(
+            conn, [org], RefreshParameters(mode="full", as_of=anchor(generated)), log=delete_client_midway
+        )
+    (clients,) = generated.execute(
+        "SELECT count(*) FROM square_existing_clients WHERE organization_id = %s", (org,)).fetchone()
+    assert result.total("row_count") == result.total("rows_inserted") == clients
+    assert generated.execute("SELECT count(*) FROM customer_analytics WHERE organization_id = %s"
+                             " AND square_customer_id = %s", (org, victim)).fetchone()[0] == 0

@@ -28,7 +28,7 @@ from customer_analytics_pipeline.assets.customer_analytics import (
 )
 from customer_analytics_pipeline.checks.evaluation import Failures, check_result, find_failures
 from customer_analytics_pipeline.migrations import apply_migrations
-from customer_analytics_pipeline.partitions import organization_keys, organizations_of_run
+from customer_analytics_pipeline.partitions import organizations_to_check
 from customer_analytics_pipeline.resources import PostgresResource
 from customer_analytics_pipeline.sql_files import load_sql
 
@@ -112,7 +112,7 @@ def view_failures(conn: psycopg.Connection, organization_ids: list[str]) -> Fail
 def appointments_view_checks(context: AssetCheckExecutionContext, database: PostgresResource):
     """Check 8, for the organizations of the run (every organization outside partitioned runs)."""
     with database.connect() as conn:
-        organization_ids = organizations_of_run(context.instance, context.run.tags) or organization_keys(conn)
+        organization_ids = organizations_to_check(context.instance, context.run.tags, conn)
         yield check_result(
             AssetKey(VIEW_NAME), "appointments_view_available", view_failures(conn, organization_ids),
             len(organization_ids), context.log,

@@ -36,13 +36,16 @@ from customer_analytics_pipeline.run_history import record_failure, record_succe
 from customer_analytics_pipeline.settings import load_settings
 from customer_analytics_pipeline.table_schema import CUSTOMER_ANALYTICS_TABLE
 
-# Errors worth another attempt: the connection dropped, or PostgreSQL chose this
-# transaction as a serialization or deadlock victim. Anything else is a bug or bad
-# data, and retrying it would only repeat it.
+# Errors worth another attempt: the connection dropped, PostgreSQL chose this
+# transaction as a serialization or deadlock victim, or the application deleted a
+# client or organization while the refresh was writing (a foreign-key violation that
+# a fresh attempt no longer meets). Anything else is a bug or bad data, and retrying
+# it would only repeat it.
 TRANSIENT_DATABASE_ERRORS = (
     psycopg.OperationalError,
     psycopg.errors.SerializationFailure,
     psycopg.errors.DeadlockDetected,
+    psycopg.errors.ForeignKeyViolation,
 )
 
 
@@ -56,12 +59,12 @@ RETRY_ON_TRANSIENT_ERRORS = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.
 @contextmanager
 def database_failures_as_dagster_failures(what: str) -> Iterator[None]:
     """Transient database errors propagate (the RetryPolicy retries them); any other
-    database or input error fails the step at once with a plain message."""
+    error (bad input, a bug) fails the step at once with a plain message."""
     try:
         yield
-    except TRANSIENT_DATABASE_ERRORS:
+    except (TRANSIENT_DATABASE_ERRORS, Failure):
         raise
-    except (psycopg.Error, ValueError) as error:
+    except Exception as error:
         raise Failure(description=f"{what} failed: {error}", allow_retries=False) from error
 
 

@@ -3,12 +3,17 @@
 -- (no dead tuples, no dirtied pages, updated_at stays truthful); created_at is kept.
 -- {columns} / {new_columns} / {current_columns} are the content columns, composed
 -- from Python with psycopg.sql.
+-- A client deleted by the application since refresh_rows was computed is skipped (its
+-- row is gone with it); a delete racing this very statement raises a foreign-key
+-- violation, which the asset retries.
 WITH changed AS (
     SELECT r.*
     FROM refresh_rows AS r
     LEFT JOIN customer_analytics AS ca USING (organization_id, square_customer_id)
-    WHERE ca.organization_id IS NULL
-       OR ({current_columns}) IS DISTINCT FROM ({new_columns})
+    WHERE (ca.organization_id IS NULL OR ({current_columns}) IS DISTINCT FROM ({new_columns}))
+      AND EXISTS (
+            SELECT 1 FROM square_existing_clients AS c
+            WHERE c.organization_id = r.organization_id AND c.square_customer_id = r.square_customer_id)
 ),
 written AS (
     INSERT INTO customer_analytics AS ca ({columns}, created_at, updated_at)
