@@ -191,6 +191,16 @@ def test_two_refreshes_of_one_organization_at_once_both_succeed(generated, datab
     assert_frames_equal_cellwise(read_customer_analytics(generated, [org]), expected[expected.organization_id == org])
 
 
+def run_failure_sensor_tick(instance, database_url, run_id, event):
+    """refresh_failure_sensor evaluated for one run, as the daemon would."""
+    context = build_run_status_sensor_context(
+        sensor_name=refresh_failure_sensor.name, dagster_event=event, dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run_id),
+        resources={"database": PostgresResource(database_url=database_url)},
+    ).for_run_failure()
+    refresh_failure_sensor(context)
+
+
 def test_failed_runs_are_recorded_once_in_application_logs(generated, database_url, instance):
     evaluate_partition_sensor(instance, database_url)
     keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
@@ -215,12 +225,7 @@ def test_failed_runs_are_recorded_once_in_application_logs(generated, database_u
     generated.execute("DELETE FROM application_logs")
     failure_event = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
     for _ in range(2):
-        context = build_run_status_sensor_context(
-            sensor_name=refresh_failure_sensor.name, dagster_event=failure_event, dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id),
-            resources={"database": PostgresResource(database_url=database_url)},
-        ).for_run_failure()
-        refresh_failure_sensor(context)
+        run_failure_sensor_tick(instance, database_url, result.run_id, failure_event)
     (payload,) = failure_rows()
     assert payload["dagster_run_id"] == result.run_id and sorted(payload["organizations"]) == sorted(keys)
     assert generated.execute("SELECT count(*) FROM customer_analytics").fetchone()[0] == 0
@@ -253,12 +258,7 @@ def test_a_batch_keeps_one_application_logs_row_across_retries_and_the_failure_s
     with conn.transaction():
         record_success(conn, refresh(conn, "full", anchor(conn)), result.run_id)  # as a retried attempt would
     run_event = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_SUCCESS)
-    context = build_run_status_sensor_context(
-        sensor_name=refresh_failure_sensor.name, dagster_event=run_event, dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-        resources={"database": PostgresResource(database_url=database_url)},
-    ).for_run_failure()
-    refresh_failure_sensor(context)
+    run_failure_sensor_tick(instance, database_url, result.run_id, run_event)
     assert rows() == [("success",)]
 
 
