@@ -2,10 +2,11 @@
 clean data, blocks the run on ERROR and only warns on a segment shift."""
 
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, instance_for_test, materialize
 
 from customer_analytics_pipeline.assets.appointments_view import (
     VIEW_NAME,
@@ -14,11 +15,12 @@ from customer_analytics_pipeline.assets.appointments_view import (
     ensure_view,
 )
 from customer_analytics_pipeline.assets.customer_analytics import customer_analytics
-from customer_analytics_pipeline.checks.customer_analytics_checks import customer_analytics_checks
+from customer_analytics_pipeline.checks.customer_analytics_checks import customer_analytics_checks, segment_shifts
 from customer_analytics_pipeline.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
+    organizations_to_check,
 )
 from customer_analytics_pipeline.resources import PostgresResource
 from customer_analytics_pipeline_tests.helpers import largest_organization, organization_ids, refresh
@@ -188,3 +190,27 @@ def test_segment_shift_only_warns_and_the_run_succeeds(refreshed, database_url):
     assert evaluation.metadata["failing_organizations"].value > 0
     assert any(level == logging.WARNING and "segment_distribution" in message and "failed for organization" in message
                for level, message in logs)
+
+
+def test_segment_shift_threshold_is_exact():
+    """20 points is not a sharp shift; 20.004 points is (no rounding before comparing)."""
+    before = {"org": {"NEW": 0, "LOST": 25_000}}
+    assert segment_shifts({"org": {"NEW": 5_000, "LOST": 20_000}}, before) == {}
+    shifted = segment_shifts({"org": {"NEW": 5_001, "LOST": 19_999}}, before)
+    assert set(shifted) == {"org"} and shifted["org"]["NEW"] == 0.2
+    assert segment_shifts({"org": {"NEW": 1}}, {}) == {}  # a first evaluation has nothing to compare
+
+
+def test_checks_of_a_run_whose_range_no_longer_resolves_cover_every_organization(conn):
+    """A range run whose end organization was deleted meanwhile: the checks still evaluate
+    (every organization) instead of crashing."""
+    with instance_for_test() as instance:
+        keys = [str(uuid.uuid4()) for _ in range(3)]
+        conn.execute("INSERT INTO organizations (id, name) SELECT k::uuid, 'o' FROM unnest(%s::text[]) AS k", (keys,))
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
+        instance.delete_dynamic_partition(ORGANIZATIONS_PARTITION_NAME, keys[-1])
+        tags = {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]}
+        assert sorted(organizations_to_check(instance, tags, conn)) == sorted(keys)
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, [keys[-1]])
+        tags = {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[0]}
+        assert organizations_to_check(instance, tags, conn) == [keys[0]]

@@ -73,14 +73,9 @@ def table_structure_failures(conn: psycopg.Connection) -> Failures:
     return Failures(error="; ".join(problems) or None)
 
 
-def segment_shift_warnings(conn: psycopg.Connection, organization_ids: list[str]) -> tuple[dict, dict]:
-    """(current counts, shifts over the threshold) per organization; remembers the current
-    counts for the next evaluation."""
-    params = {"organization_ids": organization_ids}
-    current: dict[str, dict[str, int]] = {}
-    for organization_id, segment, customers in conn.execute(load_sql("checks/segment_shares.sql"), params):
-        current.setdefault(organization_id, {})[segment] = customers
-    previous = dict(conn.execute(load_sql("checks/previous_segment_snapshots.sql"), params).fetchall())
+def segment_shifts(current: dict[str, dict[str, int]], previous: dict[str, dict[str, int]]) -> dict:
+    """Per organization whose some segment's share moved more than 20 points between the
+    two evaluations: every segment's share change (rounded for display only)."""
     shifts = {}
     for organization_id, counts in current.items():
         before = previous.get(organization_id) or {}
@@ -94,11 +89,22 @@ def segment_shift_warnings(conn: psycopg.Connection, organization_ids: list[str]
         # Exact fractions: a shift of 20.004 points must not round down to 20.
         if any(abs(share) > SEGMENT_SHIFT_WARNING for share in moved.values()):
             shifts[organization_id] = {segment: round(float(share), 4) for segment, share in moved.items()}
+    return shifts
+
+
+def segment_shift_warnings(conn: psycopg.Connection, organization_ids: list[str]) -> tuple[dict, dict]:
+    """(current counts, shifts over the threshold) per organization; remembers the current
+    counts for the next evaluation."""
+    params = {"organization_ids": organization_ids}
+    current: dict[str, dict[str, int]] = {}
+    for organization_id, segment, customers in conn.execute(load_sql("checks/segment_shares.sql"), params):
+        current.setdefault(organization_id, {})[segment] = customers
+    previous = dict(conn.execute(load_sql("checks/previous_segment_snapshots.sql"), params).fetchall())
     conn.execute(
         load_sql("checks/save_segment_snapshots.sql"),
         {**params, "segment_counts": json.dumps(current)},
     )
-    return current, shifts
+    return current, segment_shifts(current, previous)
 
 
 def segment_distribution_result(context, conn, organization_ids: list[str]) -> AssetCheckResult:
