@@ -114,12 +114,15 @@ def print_summary(conn: psycopg.Connection) -> None:
         say(f"  {segment:<8} {customers:>9} customers  revenue {revenue / 100:>14,.2f}")
 
 
-def start_database() -> PostgresResource:
-    """DATABASE_URL's database, or the embedded one (started now), with the schema ready.
+def database_from_environment() -> PostgresResource:
+    """DATABASE_URL's database, or the embedded one. Outside a Dagster run nothing
+    resolves an EnvVar, so the command reads the variable itself (and never prints it)."""
+    return PostgresResource(database_url=os.environ.get("DATABASE_URL") or None)
 
-    Outside a Dagster run nothing resolves an EnvVar, so the command reads the
-    variable itself (and never prints it)."""
-    database = PostgresResource(database_url=os.environ.get("DATABASE_URL") or None)
+
+def start_database() -> PostgresResource:
+    """DATABASE_URL's database, or the embedded one (started now), with the schema ready."""
+    database = database_from_environment()
     say("database: " + ("DATABASE_URL" if not database.uses_embedded_server else f"embedded PostgreSQL in {database.embedded_data_dir}"))
     prepare_schema(database, demo_tables=True, source_indexes=True)
     return database
@@ -183,7 +186,7 @@ def ui(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> None:
-    database = PostgresResource(database_url=os.environ.get("DATABASE_URL") or None)
+    database = database_from_environment()
     prepare_schema(database, demo_tables=False, source_indexes=args.source_indexes)
     say("pipeline schema is current" + (", optional source indexes in place" if args.source_indexes else ""))
 

@@ -3,9 +3,6 @@
 from collections.abc import Mapping
 from typing import Any
 
-CONTACT_COLUMNS = ("email_address", "phone_number")
-
-
 def mask_email(email: str | None) -> str | None:
     """``jane.doe@example.com`` -> ``j***@example.com``."""
     if email is None:
