@@ -81,6 +81,36 @@ def apply_migrations(conn: psycopg.Connection) -> list[Migration]:
     return applied
 
 
+class SchemaNotCurrent(Exception):
+    """The pipeline's schema needs migrations the connected role may not apply."""
+
+
+def pending_migrations(conn: psycopg.Connection) -> list[Migration]:
+    """The migrations not applied yet; read-only, so any role can ask."""
+    (table_exists,) = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
+    applied = set()
+    if table_exists:
+        applied = {row[0] for row in conn.execute(sql.SQL("SELECT version FROM {}").format(sql.Identifier(MIGRATIONS_TABLE)))}
+    return [migration for migration in available_migrations() if migration.version not in applied]
+
+
+def ensure_schema_current(conn: psycopg.Connection) -> list[Migration]:
+    """What a run calls: nothing at all (no DDL, no CREATE privilege needed) when the
+    schema is current, which ``customer-analytics migrate`` makes it; applies what is
+    pending otherwise, once per code version, and says what to do when the role may not."""
+    pending = pending_migrations(conn)
+    if not pending:
+        return []
+    try:
+        return apply_migrations(conn)
+    except psycopg.errors.InsufficientPrivilege as error:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+        raise SchemaNotCurrent(
+            f"the pipeline's schema needs migration(s) {names}, which this database role may not apply "
+            "(permission denied): run `customer-analytics migrate` as the schema's owner"
+        ) from error
+
+
 def source_index_statements() -> list[str]:
     """The optional index migration, one CREATE INDEX CONCURRENTLY statement per item."""
     text = "\n".join(
@@ -99,6 +129,8 @@ def apply_source_indexes(conn: psycopg.Connection) -> None:
     """
     if not conn.autocommit:
         raise ValueError("apply_source_indexes needs an autocommit connection (CREATE INDEX CONCURRENTLY)")
+    # A concurrent build of a large table may take longer than a refresh statement may.
+    conn.execute("SELECT set_config('statement_timeout', '0', false)")
     for statement in source_index_statements():
         index_name = re.search(r"IF NOT EXISTS\s+(\w+)", statement)[1]
         invalid = conn.execute(

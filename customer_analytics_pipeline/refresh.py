@@ -1,4 +1,5 @@
-"""The customer_analytics refresh: set-based SQL inside PostgreSQL, one transaction per batch.
+"""The customer_analytics refresh: set-based SQL inside PostgreSQL, one transaction per
+batch (per organization when bad data in one must not block the others).
 
 Python here only sequences the SQL files of ``sql/refresh`` and counts what they did;
 every metric is defined once, in ``compute_customer_rows.sql``.
@@ -14,6 +15,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from customer_analytics_pipeline.database_errors import describe
 from customer_analytics_pipeline.sql_files import load_sql
 from customer_analytics_pipeline.table_schema import CUSTOMER_ANALYTICS_CONTENT_COLUMNS
 
@@ -97,6 +99,49 @@ class RefreshResult:
     def rows_changed(self) -> int:
         return self.total("rows_inserted") + self.total("rows_updated") + self.total("rows_deleted")
 
+    @classmethod
+    def combine(cls, parameters: "RefreshParameters", results: Sequence["RefreshResult"]) -> "RefreshResult":
+        """One result for organizations refreshed in separate transactions."""
+        segment_counts: dict[str, int] = {}
+        for result in results:
+            for segment, customers in result.segment_counts.items():
+                segment_counts[segment] = segment_counts.get(segment, 0) + customers
+        return cls(
+            mode=parameters.mode,
+            as_of=parameters.as_of,
+            organizations=tuple(o for result in results for o in result.organizations),
+            unknown_organization_ids=tuple(o for result in results for o in result.unknown_organization_ids),
+            rows_recomputed=sum(result.rows_recomputed for result in results),
+            segment_counts=dict(sorted(segment_counts.items())),
+            duration_seconds=sum(result.duration_seconds for result in results),
+        )
+
+
+@dataclass(frozen=True)
+class OrganizationFailure:
+    """An organization whose refresh failed on bad data and kept its previous rows."""
+
+    organization_id: str
+    square_customer_id: str | None  # the customer whose rows break it, when one was found
+    cause: str
+
+    def __str__(self) -> str:
+        customer = f", customer {self.square_customer_id}" if self.square_customer_id else ""
+        return f"organization {self.organization_id}{customer}: {self.cause}"
+
+
+class OrganizationsFailed(Exception):
+    """Some organizations of a batch failed on bad data; ``refreshed`` (the others) committed."""
+
+    def __init__(self, refreshed: "RefreshResult | None", failures: Sequence[OrganizationFailure]):
+        self.refreshed = refreshed
+        self.failures = tuple(failures)
+        committed = len(refreshed.organizations) if refreshed else 0
+        super().__init__(
+            f"refresh failed for {len(self.failures)} organization(s) on bad data, "
+            f"{committed} other organization(s) committed: " + "; ".join(str(f) for f in self.failures[:10])
+        )
+
 
 def parse_as_of(text: str) -> datetime:
     """An ISO 8601 instant; without a UTC offset it is taken as UTC (SPEC section 2)."""
@@ -137,17 +182,95 @@ def refresh_customer_analytics(
     log: Callable[[str], None] = lambda message: None,
     before_commit: Callable[[psycopg.Connection, "RefreshResult"], None] = lambda conn, result: None,
 ) -> RefreshResult:
-    """Refreshes customer_analytics for a batch of organizations in one transaction.
+    """Refreshes customer_analytics for a batch of organizations.
 
-    Readers see all of the batch's new rows or none; on any error the transaction
-    rolls back and the previous rows stay. ``before_commit(conn, result)`` runs inside
-    the transaction just before it commits (the run-history row is written there, so it
-    exists exactly when the refresh committed).
+    The batch is tried in one transaction: readers see all of its new rows or none.
+    When bad data in one organization makes it fail (a PostgreSQL data error such as an
+    overflowing sum), each organization is refreshed again in a transaction of its own,
+    so the healthy ones commit and the others keep their previous rows; then
+    ``OrganizationsFailed`` names each failed organization, the customer whose data
+    broke it and the cause. Any other error rolls the whole batch back and propagates.
+    ``before_commit(conn, result)`` runs inside the transaction that commits the last
+    organization of the batch (the run-history row is written there).
     """
     if not conn.autocommit:
         raise ValueError("refresh_customer_analytics manages its own transaction: pass an autocommit connection")
     organization_ids = normalize_organization_ids(organization_ids)
-    params = {
+    try:
+        with conn.transaction():
+            result = _refresh_in_transaction(conn, organization_ids, parameters, log)
+            before_commit(conn, result)
+        return result
+    except psycopg.errors.DataError as error:
+        if len(organization_ids) == 1:
+            raise OrganizationsFailed(None, [_failure_of(conn, organization_ids[0], parameters, error)]) from error
+        log(f"bad data in the batch ({describe(error)}); refreshing its organizations one by one")
+    refreshed, failures = [], []
+    for organization_id in organization_ids:
+        try:
+            with conn.transaction():
+                refreshed.append(_refresh_in_transaction(conn, [organization_id], parameters, log))
+        except psycopg.errors.DataError as error:
+            failures.append(_failure_of(conn, organization_id, parameters, error))
+            log(f"organization {organization_id} kept its previous rows: {failures[-1].cause}")
+    result = RefreshResult.combine(parameters, refreshed)
+    if failures:
+        raise OrganizationsFailed(result, failures)
+    with conn.transaction():
+        before_commit(conn, result)
+    return result
+
+
+def _refresh_in_transaction(
+    conn: psycopg.Connection, organization_ids: list[str], parameters: RefreshParameters, log: Callable[[str], None]
+) -> RefreshResult:
+    """Every step of one refresh, inside the caller's transaction."""
+    params = _sql_parameters(organization_ids, parameters)
+    started = time.perf_counter()
+    conn.execute("SELECT set_config('work_mem', %s, true)", (REFRESH_WORK_MEM,))
+    conn.execute(load_sql("refresh/lock_organizations.sql"), params)
+    log(f"locked {len(organization_ids)} organization(s); selecting customers ({parameters.mode})")
+
+    conn.execute(load_sql(f"refresh/select_targets_{parameters.mode}.sql"), params)
+    conn.execute("ANALYZE refresh_targets")
+    compute = conn.execute(load_sql("refresh/compute_customer_rows.sql"), params)
+    rows_recomputed = compute.rowcount
+    conn.execute("ANALYZE refresh_rows")
+    log(f"recomputed {rows_recomputed} customer(s); writing changes")
+
+    written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement())}
+    segments_moved = {}
+    if parameters.mode == "recent":
+        segments_moved = dict(conn.execute(load_sql("refresh/update_segments.sql"), params).fetchall())
+    state = conn.execute(load_sql("refresh/record_refresh_state.sql"), params).fetchall()
+    organizations = []
+    for organization_id, row_count, previous_row_count in state:
+        inserted, updated = written.get(organization_id, (0, 0))
+        organizations.append(
+            OrganizationRefresh(
+                organization_id=organization_id,
+                rows_inserted=inserted,
+                rows_updated=updated + segments_moved.get(organization_id, 0),
+                # Client deletions cascade to customer_analytics between refreshes:
+                # what the previous refresh left, plus inserts, minus what is there now.
+                rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
+                row_count=row_count,
+            )
+        )
+    known = {organization.organization_id for organization in organizations}
+    return RefreshResult(
+        mode=parameters.mode,
+        as_of=parameters.as_of,
+        organizations=tuple(organizations),
+        unknown_organization_ids=tuple(o for o in organization_ids if o not in known),
+        rows_recomputed=rows_recomputed,
+        segment_counts=dict(conn.execute(load_sql("refresh/count_segments.sql"), params).fetchall()),
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+def _sql_parameters(organization_ids: list[str], parameters: RefreshParameters) -> dict:
+    return {
         "organization_ids": organization_ids,
         "lock_namespace": ORGANIZATION_LOCK_NAMESPACE,
         "as_of": parameters.as_of,
@@ -157,47 +280,47 @@ def refresh_customer_analytics(
         "at_risk_days": parameters.at_risk_days,
         "mode": parameters.mode,
     }
-    started = time.perf_counter()
-    with conn.transaction():
-        conn.execute("SELECT set_config('work_mem', %s, true)", (REFRESH_WORK_MEM,))
-        conn.execute(load_sql("refresh/lock_organizations.sql"), params)
-        log(f"locked {len(organization_ids)} organization(s); selecting customers ({parameters.mode})")
 
+
+def _failure_of(
+    conn: psycopg.Connection, organization_id: str, parameters: RefreshParameters, error: psycopg.Error
+) -> "OrganizationFailure":
+    """The organization, the customer whose rows break its refresh, and the cause."""
+    return OrganizationFailure(organization_id, _customer_breaking_refresh(conn, organization_id, parameters),
+                               describe(error))
+
+
+def _customer_breaking_refresh(
+    conn: psycopg.Connection, organization_id: str, parameters: RefreshParameters
+) -> str | None:
+    """Bisects the organization's customers to one whose metrics fail to compute; None
+    when the metrics of every customer compute (the error was elsewhere). Read-only:
+    everything it creates is rolled back. About twice the cost of one refresh, paid
+    only when a refresh has already failed."""
+    params = _sql_parameters([organization_id], parameters)
+    with conn.transaction(force_rollback=True):
         conn.execute(load_sql(f"refresh/select_targets_{parameters.mode}.sql"), params)
-        conn.execute("ANALYZE refresh_targets")
-        compute = conn.execute(load_sql("refresh/compute_customer_rows.sql"), params)
-        rows_recomputed = compute.rowcount
-        conn.execute("ANALYZE refresh_rows")
-        log(f"recomputed {rows_recomputed} customer(s); writing changes")
+        customers = [row[0] for row in conn.execute(
+            "SELECT square_customer_id FROM refresh_targets ORDER BY square_customer_id COLLATE \"C\"")]
+        conn.execute("DROP TABLE refresh_targets")
+        while len(customers) > 1:
+            half = customers[: len(customers) // 2]
+            customers = half if _metrics_fail(conn, params, half) else customers[len(half):]
+        return customers[0] if customers and _metrics_fail(conn, params, customers) else None
 
-        written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement())}
-        segments_moved = {}
-        if parameters.mode == "recent":
-            segments_moved = dict(conn.execute(load_sql("refresh/update_segments.sql"), params).fetchall())
-        state = conn.execute(load_sql("refresh/record_refresh_state.sql"), params).fetchall()
-        organizations = []
-        for organization_id, row_count, previous_row_count in state:
-            inserted, updated = written.get(organization_id, (0, 0))
-            organizations.append(
-                OrganizationRefresh(
-                    organization_id=organization_id,
-                    rows_inserted=inserted,
-                    rows_updated=updated + segments_moved.get(organization_id, 0),
-                    # Client deletions cascade to customer_analytics between refreshes:
-                    # what the previous refresh left, plus inserts, minus what is there now.
-                    rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
-                    row_count=row_count,
-                )
+
+def _metrics_fail(conn: psycopg.Connection, params: dict, customer_ids: list[str]) -> bool:
+    """Whether computing the metrics of these customers raises a data error (rolled back)."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(
+                "CREATE TEMP TABLE refresh_targets ON COMMIT DROP AS"
+                " SELECT organization_id, square_customer_id"
+                " FROM unnest(%(organization_ids)s::uuid[]) AS organization_id,"
+                " unnest(%(customer_ids)s::text[]) AS square_customer_id",
+                {**params, "customer_ids": customer_ids},
             )
-        known = {organization.organization_id for organization in organizations}
-        result = RefreshResult(
-            mode=parameters.mode,
-            as_of=parameters.as_of,
-            organizations=tuple(organizations),
-            unknown_organization_ids=tuple(o for o in organization_ids if o not in known),
-            rows_recomputed=rows_recomputed,
-            segment_counts=dict(conn.execute(load_sql("refresh/count_segments.sql"), params).fetchall()),
-            duration_seconds=time.perf_counter() - started,
-        )
-        before_commit(conn, result)
-    return result
+            conn.execute(load_sql("refresh/compute_customer_rows.sql"), params)
+    except psycopg.errors.DataError:
+        return True
+    return False

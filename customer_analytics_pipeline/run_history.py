@@ -21,15 +21,22 @@ def append_run_history(conn: psycopg.Connection, level: str, message: str, paylo
     )
 
 
+def claim_run(conn: psycopg.Connection, run_id: str, status: str) -> bool:
+    """True for the first claim of a run's outcome row: a retried attempt or the
+    run-failure sensor must not add a second one."""
+    return conn.execute(load_sql("run_history/claim_run.sql"), {"run_id": run_id, "status": status}).fetchone() is not None
+
+
 def record_success(conn: psycopg.Connection, result: RefreshResult, run_id: str) -> None:
     """Called inside the refresh transaction: the row exists exactly when the refresh committed."""
-    if run_recorded(conn, run_id):
+    if not claim_run(conn, run_id, "success"):
         return
     organizations = [o.organization_id for o in result.organizations]
     append_run_history(
         conn,
         "info",
-        f"customer analytics {result.mode} refresh of {len(organizations)} organization(s): {result.rows_changed} row(s) changed",
+        f"customer analytics {result.mode} refresh of {len(organizations)} organization(s): "
+        f"{result.rows_changed} row(s) changed",
         {
             "status": "success",
             "mode": result.mode,
@@ -49,29 +56,25 @@ def record_success(conn: psycopg.Connection, result: RefreshResult, run_id: str)
 
 def record_failure(
     conn: psycopg.Connection, run_id: str, error: str, mode: str | None, organization_ids: Sequence[str],
-    duration_seconds: float | None = None,
+    committed_organization_ids: Sequence[str] = (),
 ) -> None:
-    """A failed batch: nothing changed (the refresh rolled back), and why."""
-    append_run_history(
-        conn,
-        "error",
-        f"customer analytics refresh failed for {len(organization_ids)} organization(s): {error[:200]}",
-        {
-            "status": "failure",
-            "mode": mode,
-            "organization_count": len(organization_ids),
-            "organizations": list(organization_ids)[:MAX_ORGANIZATIONS_LISTED],
-            "rows_changed": 0,
-            "duration_seconds": None if duration_seconds is None else round(duration_seconds, 3),
-            "error": error,
-            "dagster_run_id": run_id,
-        },
-    )
-
-
-def run_recorded(conn: psycopg.Connection, run_id: str) -> bool:
-    """Whether the run already has its row (a retried attempt or the failure sensor
-    must not add a second one)."""
-    return conn.execute(
-        load_sql("run_history/run_recorded.sql"), {"cron_name": CRON_NAME, "run_id": run_id}
-    ).fetchone()[0]
+    """A failed batch, and why: its organizations kept their previous rows, except
+    ``committed_organization_ids`` (bad data in others did not block them). Once per run."""
+    with conn.transaction():
+        if not claim_run(conn, run_id, "failure"):
+            return
+        append_run_history(
+            conn,
+            "error",
+            f"customer analytics refresh failed for {len(organization_ids) - len(committed_organization_ids)} "
+            f"organization(s): {error[:200]}",
+            {
+                "status": "failure",
+                "mode": mode,
+                "organization_count": len(organization_ids),
+                "organizations": list(organization_ids)[:MAX_ORGANIZATIONS_LISTED],
+                "organizations_committed": list(committed_organization_ids)[:MAX_ORGANIZATIONS_LISTED],
+                "error": error,
+                "dagster_run_id": run_id,
+            },
+        )

@@ -27,7 +27,7 @@ from customer_analytics_pipeline.assets.customer_analytics import (
     database_failures_as_dagster_failures,
 )
 from customer_analytics_pipeline.checks.evaluation import Failures, check_result, find_failures
-from customer_analytics_pipeline.migrations import apply_migrations
+from customer_analytics_pipeline.migrations import ensure_schema_current
 from customer_analytics_pipeline.partitions import organizations_to_check
 from customer_analytics_pipeline.resources import PostgresResource
 from customer_analytics_pipeline.sql_files import load_sql
@@ -83,7 +83,7 @@ def analytics_appointments_by_location_daily(
 ) -> MaterializeResult:
     """Keeps the view's definition current (a no-op when it already is)."""
     with database_failures_as_dagster_failures("view"), database.connect() as conn:
-        apply_migrations(conn)
+        ensure_schema_current(conn)
         recreated = ensure_view(conn)
         schema = column_schema(conn, VIEW_NAME)
     context.log.info(f"view {VIEW_NAME} {'(re)created' if recreated else 'already current'} (definition {VIEW_CODE_VERSION})")

@@ -8,6 +8,7 @@ from typing import Literal, Optional
 import psycopg
 from dagster import (
     AssetExecutionContext,
+    AssetMaterialization,
     BackfillPolicy,
     Backoff,
     Config,
@@ -23,9 +24,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from customer_analytics_pipeline.migrations import apply_migrations
+from customer_analytics_pipeline.database_errors import describe, is_transient
+from customer_analytics_pipeline.migrations import ensure_schema_current
 from customer_analytics_pipeline.partitions import organizations_partitions
 from customer_analytics_pipeline.refresh import (
+    OrganizationsFailed,
     RefreshParameters,
     RefreshResult,
     parse_as_of,
@@ -36,22 +39,9 @@ from customer_analytics_pipeline.run_history import record_failure, record_succe
 from customer_analytics_pipeline.settings import load_settings
 from customer_analytics_pipeline.table_schema import CUSTOMER_ANALYTICS_TABLE
 
-# Errors worth another attempt: the connection dropped, PostgreSQL chose this
-# transaction as a serialization or deadlock victim, or the application deleted a
-# client or organization while the refresh was writing (a foreign-key violation that
-# a fresh attempt no longer meets). Anything else is a bug or bad data, and retrying
-# it would only repeat it.
-TRANSIENT_DATABASE_ERRORS = (
-    psycopg.OperationalError,
-    psycopg.errors.SerializationFailure,
-    psycopg.errors.DeadlockDetected,
-    psycopg.errors.ForeignKeyViolation,
-)
-
-
 SETTINGS = load_settings()
 
-# Retries only what TRANSIENT_DATABASE_ERRORS lets through: everything else becomes a
+# Retries only what is_transient lets through: everything else becomes a
 # Failure(allow_retries=False) in database_failures_as_dagster_failures.
 RETRY_ON_TRANSIENT_ERRORS = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL)
 
@@ -59,13 +49,16 @@ RETRY_ON_TRANSIENT_ERRORS = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.
 @contextmanager
 def database_failures_as_dagster_failures(what: str) -> Iterator[None]:
     """Transient database errors propagate (the RetryPolicy retries them); any other
-    error (bad input, a bug) fails the step at once with a plain message."""
+    error (bad input, bad data, a missing privilege, a timeout, a bug) fails the step at
+    once, its cause in the headline."""
     try:
         yield
-    except (TRANSIENT_DATABASE_ERRORS, Failure):
+    except Failure:
         raise
     except Exception as error:
-        raise Failure(description=f"{what} failed: {error}", allow_retries=False) from error
+        if is_transient(error):
+            raise
+        raise Failure(description=f"{what} failed: {describe(error)}", allow_retries=False) from error
 
 
 class CustomerAnalyticsConfig(Config):
@@ -160,22 +153,50 @@ def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict
 
 
 def record_final_failure(
-    context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None
+    context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None,
+    committed_organization_ids: list[str],
 ) -> None:
     """Appends the failure to application_logs unless the RetryPolicy will try again.
 
     Best effort: if the database is what failed, the run-failure sensor records it later.
     """
-    will_retry = not (isinstance(error, Failure) and not error.allow_retries) and (
-        context.retry_number < RETRY_ON_TRANSIENT_ERRORS.max_retries
-    )
-    if will_retry:
+    if is_transient(error) and context.retry_number < RETRY_ON_TRANSIENT_ERRORS.max_retries:
         return
+    cause = error.description if isinstance(error, Failure) else describe(error)
     try:
         with database.connect() as conn:
-            record_failure(conn, context.run.run_id, str(error), mode, context.partition_keys)
-    except psycopg.Error as write_error:
-        context.log.warning(f"could not record the failure in application_logs: {write_error}")
+            record_failure(
+                conn, context.run.run_id, cause, mode, context.partition_keys, committed_organization_ids
+            )
+    except (psycopg.Error, ValueError) as write_error:  # ValueError: a malformed DATABASE_URL
+        context.log.warning(f"could not record the failure in application_logs: {describe(write_error)}")
+
+
+def report_partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
+    """Materializations for the organizations that committed, and the run's failure
+    naming each organization that did not, its customer and the cause."""
+    for organization in failed.refreshed.organizations if failed.refreshed else ():
+        context.log_event(
+            AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=organization.organization_id,
+                metadata={"dagster/row_count": organization.row_count, "rows_inserted": organization.rows_inserted,
+                          "rows_updated": organization.rows_updated, "rows_deleted": organization.rows_deleted},
+            )
+        )
+    for failure in failed.failures:
+        context.log.error(f"customer_analytics kept the previous rows of {failure}")
+    return Failure(
+        description=str(failed),
+        metadata={
+            "failed_organizations": MetadataValue.json(
+                [{"organization_id": f.organization_id, "square_customer_id": f.square_customer_id, "cause": f.cause}
+                 for f in failed.failures[:100]]
+            ),
+            "committed_organizations": len(failed.refreshed.organizations) if failed.refreshed else 0,
+        },
+        allow_retries=False,
+    )
 
 
 @asset(
@@ -192,7 +213,9 @@ def record_final_failure(
 def customer_analytics(
     context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
 ) -> MaterializeResult:
-    """Refreshes every organization partition of the run together, in one transaction."""
+    """Refreshes every organization partition of the run together, in one transaction
+    (per organization when bad data in some must not block the others)."""
+    committed: list[str] = []
     try:
         parameters = refresh_parameters(config, run_start(context))
         organization_ids = context.partition_keys
@@ -201,15 +224,19 @@ def customer_analytics(
             f"as_of={parameters.as_of.isoformat()}"
         )
         with database_failures_as_dagster_failures("customer_analytics refresh"), database.connect() as conn:
-            for migration in apply_migrations(conn):
+            for migration in ensure_schema_current(conn):
                 context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
-            result = refresh_customer_analytics(
-                conn, organization_ids, parameters, log=context.log.info,
-                before_commit=lambda conn, result: record_success(conn, result, context.run.run_id),
-            )
+            try:
+                result = refresh_customer_analytics(
+                    conn, organization_ids, parameters, log=context.log.info,
+                    before_commit=lambda conn, result: record_success(conn, result, context.run.run_id),
+                )
+            except OrganizationsFailed as failed:
+                committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
+                raise report_partial_failure(context, failed) from None
             schema = column_schema(conn)
     except Exception as error:
-        record_final_failure(context, database, error, config.mode)
+        record_final_failure(context, database, error, config.mode, committed)
         raise
     if result.unknown_organization_ids:
         context.log.warning(
