@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from customer_analytics_pipeline.assets.appointments_view import VIEW_NAME, ensure_view
+from customer_analytics_pipeline.views import VIEW_NAME, ensure_view
 from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
 from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
 from customer_analytics_pipeline.partitions import organization_keys

@@ -13,14 +13,22 @@ from customer_analytics_pipeline.checks.customer_analytics_checks import custome
 from customer_analytics_pipeline.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.resources import PostgresResource
 from customer_analytics_pipeline.schedules import hourly_recent_refresh, nightly_full_refresh
+from customer_analytics_pipeline.settings import load_settings
 from customer_analytics_pipeline.sensors import organization_partitions_sensor, refresh_failure_sensor
 
 
 def database_resource() -> PostgresResource:
-    """DATABASE_URL through EnvVar (never shown or logged), or the embedded server when unset."""
+    """DATABASE_URL through EnvVar (never shown or logged), or the embedded server when
+    unset; the session limits from the settings."""
+    settings = load_settings()
+    limits = {
+        "statement_timeout_seconds": settings.statement_timeout_seconds,
+        "lock_timeout_seconds": settings.lock_timeout_seconds,
+        "idle_in_transaction_timeout_seconds": settings.idle_in_transaction_timeout_seconds,
+    }
     if os.environ.get("DATABASE_URL"):
-        return PostgresResource(database_url=EnvVar("DATABASE_URL"))
-    return PostgresResource()
+        return PostgresResource(database_url=EnvVar("DATABASE_URL"), **limits)
+    return PostgresResource(**limits)
 
 
 def build_definitions(database: PostgresResource) -> Definitions:

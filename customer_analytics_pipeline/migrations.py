@@ -8,6 +8,7 @@ import psycopg
 from psycopg import sql
 
 from customer_analytics_pipeline.sql_files import SQL_DIR, load_sql
+from customer_analytics_pipeline.views import ensure_view
 
 MIGRATIONS_TABLE = "customer_analytics_schema_migrations"
 # Serializes concurrent migrators (two runs starting at once on a fresh database).
@@ -78,6 +79,14 @@ def apply_migrations(conn: psycopg.Connection) -> list[Migration]:
                 (migration.version, migration.name),
             )
             applied.append(migration)
+    return applied
+
+
+def migrate(conn: psycopg.Connection) -> list[Migration]:
+    """What ``customer-analytics migrate`` does, as the owner of the pipeline's objects:
+    the pending migrations, then the view (created or replaced when it differs)."""
+    applied = apply_migrations(conn)
+    ensure_view(conn)
     return applied
 
 

@@ -2,15 +2,22 @@
 scratch database per test that is dropped afterwards."""
 
 import os
+import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
+from customer_analytics_pipeline.migrations import (
+    apply_migrations,
+    apply_source_indexes,
+    create_source_tables,
+    migrate,
+)
 from customer_analytics_pipeline.resources.database import embedded_database_url
 
 
@@ -77,3 +84,40 @@ def database_url(scratch_database_url) -> str:
 def conn(database_url) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as connection:
         yield connection
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_runtime_grants(role: str) -> list[str]:
+    """README's GRANT statements for the runtime role (section "Least privilege"), for ``role``."""
+    text = README.read_text(encoding="utf-8").split("### Least privilege", 1)[1]
+    block = text.split("```sql", 1)[1].split("```", 1)[0]
+    statements = [s.strip() for s in block.split(";") if s.strip()]
+    return [s.replace("analytics_runtime", role) for s in statements if not s.startswith("CREATE ROLE")]
+
+
+@pytest.fixture
+def make_role(server_url) -> Iterator[Callable[..., str]]:
+    """Creates LOGIN roles on the server on demand, granted README's runtime grants
+    (optionally minus some) in a scratch database; returns that database's URL as the
+    role. Roles are server-wide, so they are dropped after the test."""
+    created: list[tuple[str, str]] = []
+
+    def make(database_url: str, without: Sequence[str] = ()) -> str:
+        role = f"ca_role_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            migrate(admin)  # as `customer-analytics migrate` leaves it: the view exists too
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+            created.append((role, database_url))
+            for statement in readme_runtime_grants(role):
+                for table in without:
+                    statement = re.sub(rf"\b{table},\s*", "", statement)
+                admin.execute(statement)
+        return make_conninfo(database_url, user=role)
+
+    yield make
+    for role, database_url in created:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from customer_analytics_pipeline.assets.appointments_view import VIEW_COMMENT, ensure_view, installed_view_comment
+from customer_analytics_pipeline.views import VIEW_COMMENT, ensure_view, installed_view_comment
 from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
 from customer_analytics_pipeline_tests.helpers import organization_ids, refresh
 from customer_analytics_pipeline_tests.oracle import expected_customer_analytics, load_source_frames

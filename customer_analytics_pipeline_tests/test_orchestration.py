@@ -20,7 +20,7 @@ from dagster import (
     instance_for_test,
 )
 
-from customer_analytics_pipeline.assets.appointments_view import VIEW_NAME
+from customer_analytics_pipeline.views import VIEW_NAME
 from customer_analytics_pipeline.definitions import build_definitions, defs
 from customer_analytics_pipeline.jobs import REFRESH_JOB_NAME
 from customer_analytics_pipeline.partitions import (

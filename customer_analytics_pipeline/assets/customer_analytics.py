@@ -172,18 +172,22 @@ def record_final_failure(
         context.log.warning(f"could not record the failure in application_logs: {describe(write_error)}")
 
 
-def report_partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
-    """Materializations for the organizations that committed, and the run's failure
-    naming each organization that did not, its customer and the cause."""
+def committed_materializations(
+    context: AssetExecutionContext, failed: OrganizationsFailed
+) -> Iterator[AssetMaterialization]:
+    """The organizations that committed although others of the batch failed."""
     for organization in failed.refreshed.organizations if failed.refreshed else ():
-        context.log_event(
-            AssetMaterialization(
-                asset_key=context.asset_key,
-                partition=organization.organization_id,
-                metadata={"dagster/row_count": organization.row_count, "rows_inserted": organization.rows_inserted,
-                          "rows_updated": organization.rows_updated, "rows_deleted": organization.rows_deleted},
-            )
+        yield AssetMaterialization(
+            asset_key=context.asset_key,
+            partition=organization.organization_id,
+            metadata={"dagster/row_count": organization.row_count, "rows_inserted": organization.rows_inserted,
+                      "rows_updated": organization.rows_updated, "rows_deleted": organization.rows_deleted},
         )
+
+
+def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
+    """The run's failure naming each organization that kept its previous rows, the
+    customer whose data broke it and the cause."""
     for failure in failed.failures:
         context.log.error(f"customer_analytics kept the previous rows of {failure}")
     return Failure(
@@ -212,7 +216,7 @@ def report_partial_failure(context: AssetExecutionContext, failed: Organizations
 )
 def customer_analytics(
     context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
-) -> MaterializeResult:
+) -> Iterator[AssetMaterialization | MaterializeResult]:
     """Refreshes every organization partition of the run together, in one transaction
     (per organization when bad data in some must not block the others)."""
     committed: list[str] = []
@@ -233,7 +237,8 @@ def customer_analytics(
                 )
             except OrganizationsFailed as failed:
                 committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
-                raise report_partial_failure(context, failed) from None
+                yield from committed_materializations(context, failed)
+                raise partial_failure(context, failed) from None
             schema = column_schema(conn)
     except Exception as error:
         record_final_failure(context, database, error, config.mode, committed)
@@ -248,4 +253,4 @@ def customer_analytics(
         f"{result.total('rows_updated')} updated, {result.total('rows_deleted')} deleted "
         f"in {result.duration_seconds:.2f}s"
     )
-    return MaterializeResult(metadata=materialization_metadata(result, schema))
+    yield MaterializeResult(metadata=materialization_metadata(result, schema))
