@@ -1,9 +1,11 @@
-"""Command line: ``customer-analytics demo | ui | migrate``.
+"""Command line: ``customer-analytics migrate | refresh | check | demo | ui``.
 
-``demo`` goes from nothing to a refreshed table: database (DATABASE_URL or embedded),
-schema, demo data, organization partitions, and customer_analytics materialized for
-every organization in batches, with progress as it goes. ``ui`` brings up the Dagster
-UI (and its daemon: schedules and sensors) on the same database.
+For operators, on the application's database: ``migrate`` (the pipeline's schema and
+view), ``refresh`` (the asset's refresh, outside Dagster) and ``check`` (the eight checks
+as a table). For newcomers, on a database of their own: ``demo`` goes from nothing to a
+refreshed table (database, schema, demo data, partitions, the refresh job per batch) and
+``ui`` brings up the Dagster UI and daemon on it; both refuse a database holding data
+they did not create.
 """
 
 import argparse
@@ -12,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -29,9 +32,17 @@ import psycopg
 from dagster import DagsterInstance
 
 from customer_analytics_pipeline.dagster_instance import get_instance
-from customer_analytics_pipeline.definitions import build_definitions
-from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
-from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
+from customer_analytics_pipeline.database_errors import describe
+from customer_analytics_pipeline.definitions import build_definitions, database_resource
+from customer_analytics_pipeline.demo.demo_database import (
+    NotADemoDatabase,
+    create_demo_source_tables,
+    demo_organization_count,
+    load_demo_data,
+    refuse_unless_demo_database,
+)
+from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings
+from customer_analytics_pipeline.migrations import SchemaNotCurrent, apply_source_indexes, ensure_schema_current, migrate
 from customer_analytics_pipeline.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
@@ -39,8 +50,21 @@ from customer_analytics_pipeline.partitions import (
     sync_organization_partitions,
 )
 from customer_analytics_pipeline.jobs import REFRESH_JOB_NAME
+from customer_analytics_pipeline.partitions import organization_keys
+from customer_analytics_pipeline.refresh import (
+    OrganizationsFailed,
+    RefreshParameters,
+    normalize_organization_ids,
+    parse_as_of,
+    refresh_customer_analytics,
+)
 from customer_analytics_pipeline.resources import PostgresResource
+from customer_analytics_pipeline.run_history import record_failure, record_success
 from customer_analytics_pipeline.schedules import batches
+from customer_analytics_pipeline.settings import load_settings
+
+# How long `ui` waits for `dagster dev` to stop its processes before killing it.
+UI_SHUTDOWN_SECONDS = 30
 
 def say(message: str) -> None:
     print(message, flush=True)
@@ -48,27 +72,29 @@ def say(message: str) -> None:
 
 def prepare_schema(database: PostgresResource, *, demo_tables: bool, source_indexes: bool) -> None:
     """The demo's source tables (only where asked: production has the application's),
-    the pipeline's migrations, then the optional source indexes (only where asked:
-    they are the application owners' to apply, and need ownership of its tables)."""
+    the pipeline's migrations and view, then the optional source indexes (only where
+    asked: they are the application owners' to apply, and need ownership of its tables)."""
     with database.connect() as conn:
         if demo_tables:
-            create_source_tables(conn)
-        for migration in apply_migrations(conn):
+            create_demo_source_tables(conn)
+        for migration in migrate(conn):
             say(f"  applied migration {migration.version:04d}_{migration.name}")
         if source_indexes:
             try:
                 apply_source_indexes(conn)
             except psycopg.errors.InsufficientPrivilege as error:
                 raise SystemExit(
-                    f"the optional source indexes need the owner of the application's tables: {error}"
+                    f"the optional source indexes need the owner of the application's tables: {describe(error)}"
                 ) from error
 
 
-def refresh_in_batches(instance: DagsterInstance, database: PostgresResource, mode: str, batch_size: int) -> bool:
+def refresh_in_batches(instance: DagsterInstance, mode: str, batch_size: int) -> bool:
     """Runs the refresh job (customer_analytics, its checks, the view) over every
     organization partition in partition-range runs of ``batch_size``, as the schedules
     do; True when every run succeeded."""
-    job = build_definitions(database).resolve_job_def(REFRESH_JOB_NAME)
+    # Bound through EnvVar("DATABASE_URL") like the code location: the run storage keeps
+    # the variable's name, never its value.
+    job = build_definitions(database_resource()).resolve_job_def(REFRESH_JOB_NAME)
     keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
     all_succeeded = True
     for number, batch in enumerate(batches(keys, batch_size), 1):
@@ -117,39 +143,40 @@ def print_summary(conn: psycopg.Connection) -> None:
 def database_from_environment() -> PostgresResource:
     """DATABASE_URL's database, or the embedded one. Outside a Dagster run nothing
     resolves an EnvVar, so the command reads the variable itself (and never prints it)."""
-    return PostgresResource(database_url=os.environ.get("DATABASE_URL") or None)
+    settings = load_settings()
+    return PostgresResource(
+        database_url=os.environ.get("DATABASE_URL") or None,
+        statement_timeout_seconds=settings.statement_timeout_seconds,
+        lock_timeout_seconds=settings.lock_timeout_seconds,
+        idle_in_transaction_timeout_seconds=settings.idle_in_transaction_timeout_seconds,
+    )
 
 
-def start_database() -> PostgresResource:
-    """DATABASE_URL's database, or the embedded one (started now), with the schema ready."""
+def start_demo_database(args: argparse.Namespace) -> PostgresResource:
+    """DATABASE_URL's database or the embedded one, refused unless it is the demo's own;
+    then the schema and, when it has none yet (or on --reload), the demo data."""
     database = database_from_environment()
     say("database: " + ("DATABASE_URL" if not database.uses_embedded_server else f"embedded PostgreSQL in {database.embedded_data_dir}"))
+    with database.connect() as conn:
+        refuse_unless_demo_database(conn)
     prepare_schema(database, demo_tables=True, source_indexes=True)
+    with database.connect() as conn:
+        organizations = demo_organization_count(conn)
+        if organizations and not args.reload:
+            say(f"demo data already loaded ({organizations} organizations); --reload replaces it")
+            return database
+        say("loading demo data")
+        # Anchored at today so the demo's segments look like a live business.
+        today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        settings = GeneratorSettings(
+            organizations=args.organizations, clients_per_org=args.clients_per_org, seed=args.seed, now=today
+        )
+        load_demo_data(conn, settings, replace=args.reload, progress=lambda message: say(f"  {message}"))
     return database
 
 
-def load_demo_data_if_needed(database: PostgresResource, args: argparse.Namespace) -> None:
-    """Seeded demo data when the database has no organizations (or on --reload)."""
-    with database.connect() as conn:
-        (organizations,) = conn.execute("SELECT count(*) FROM organizations").fetchone()
-        if organizations == 0 or args.reload:
-            say("loading demo data")
-            # Anchored at today so the demo's segments look like a live business.
-            today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-            settings = GeneratorSettings(
-                organizations=args.organizations, clients_per_org=args.clients_per_org, seed=args.seed, now=today
-            )
-            with conn.transaction():
-                if args.reload:
-                    conn.execute("TRUNCATE organizations CASCADE")
-            generate(conn, settings, progress=lambda message: say(f"  {message}"))
-        else:
-            say(f"demo data already loaded ({organizations} organizations); --reload replaces it")
-
-
 def demo(args: argparse.Namespace) -> int:
-    database = start_database()
-    load_demo_data_if_needed(database, args)
+    database = start_demo_database(args)
     instance = get_instance(database.url())
     with database.connect() as conn:
         changes = sync_organization_partitions(instance, conn)
@@ -158,7 +185,7 @@ def demo(args: argparse.Namespace) -> int:
             f"organization partitions: {len(keys)} ({len(changes.to_add)} added, {len(changes.to_delete)} removed);"
             f" refreshing customer_analytics ({args.mode}), checks and view"
         )
-        succeeded = refresh_in_batches(instance, database, args.mode, args.batch_size)
+        succeeded = refresh_in_batches(instance, args.mode, args.batch_size)
         print_summary(conn)
     if not succeeded:
         say("some runs failed: see their run logs (`customer-analytics ui`)")
@@ -167,9 +194,9 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def ui(args: argparse.Namespace) -> int:
-    """Runs `dagster dev` (webserver + daemon) against the project's database until stopped."""
-    database = start_database()
-    load_demo_data_if_needed(database, args)
+    """Runs `dagster dev` (webserver + daemon) against the demo database until stopped by
+    Ctrl-C or SIGTERM, either of which shuts `dagster dev` and its processes down."""
+    database = start_demo_database(args)
     instance = get_instance(database.url())
     with database.connect() as conn:
         sync_organization_partitions(instance, conn)
@@ -178,29 +205,87 @@ def ui(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "dagster", "dev", "-m", "customer_analytics_pipeline.definitions",
                "-h", args.host, "-p", str(args.port)]
     process = subprocess.Popen(command, env=os.environ.copy())
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         return process.wait()
     except KeyboardInterrupt:
+        # `dagster dev` stops its webserver, daemon and code server on SIGINT.
         process.send_signal(signal.SIGINT)
-        return process.wait()
+        try:
+            process.wait(timeout=UI_SHUTDOWN_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        return 0
 
 
-def migrate(args: argparse.Namespace) -> None:
+def migrate_command(args: argparse.Namespace) -> None:
     database = database_from_environment()
     prepare_schema(database, demo_tables=False, source_indexes=args.source_indexes)
-    say("pipeline schema is current" + (", optional source indexes in place" if args.source_indexes else ""))
+    say("pipeline schema and view are current" + (", optional source indexes in place" if args.source_indexes else ""))
+
+
+def refresh_command(args: argparse.Namespace) -> int:
+    """The asset's refresh (same function, same run history), outside Dagster: the given
+    organizations, or every organization in batches as the schedules run them."""
+    try:
+        parameters = RefreshParameters(
+            mode=args.mode,
+            as_of=parse_as_of(args.as_of) if args.as_of else datetime.now(timezone.utc),
+            lookback_days=args.lookback_days,
+        )
+        organization_ids = normalize_organization_ids(args.organization) if args.organization else None
+    except ValueError as error:
+        say(f"error: {error}")
+        return 2
+    database = database_from_environment()
+    failed = False
+    with database.connect() as conn:
+        ensure_schema_current(conn)
+        keys = organization_ids or organization_keys(conn)
+        say(f"refreshing {len(keys)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}")
+        for batch in batches(keys, args.batch_size):
+            run_id = f"cli:{uuid.uuid4()}"
+            try:
+                result = refresh_customer_analytics(
+                    conn, batch, parameters, before_commit=lambda conn, result: record_success(conn, result, run_id)
+                )
+            except OrganizationsFailed as error:
+                committed = [o.organization_id for o in error.refreshed.organizations] if error.refreshed else []
+                record_failure(conn, run_id, str(error), parameters.mode, batch, committed)
+                say(f"  {len(committed)} organization(s) refreshed; failed: " + "; ".join(map(str, error.failures)))
+                failed = True
+                continue
+            except psycopg.Error as error:
+                record_failure(conn, run_id, describe(error), parameters.mode, batch)
+                say(f"  {len(batch)} organization(s) failed, previous rows kept: {describe(error)}")
+                failed = True
+                continue
+            say(
+                f"  {len(result.organizations)} organization(s): {result.total('row_count')} rows, "
+                f"{result.total('rows_inserted')} inserted, {result.total('rows_updated')} updated, "
+                f"{result.total('rows_deleted')} deleted in {result.duration_seconds:.1f}s"
+            )
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="customer-analytics", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="load demo data and materialize customer_analytics for every organization")
-    ui_parser = commands.add_parser("ui", help="start the Dagster UI and daemon (loads demo data into an empty database)")
+    demo_parser = commands.add_parser(
+        "demo", help="load demo data and materialize customer_analytics for every organization (own database only)"
+    )
+    ui_parser = commands.add_parser(
+        "ui", help="start the Dagster UI and daemon on demo data (own database only)"
+    )
     for subparser in (demo_parser, ui_parser):
         subparser.add_argument("--organizations", type=int, default=12)
         subparser.add_argument("--clients-per-org", type=int, default=400)
         subparser.add_argument("--seed", type=int, default=42)
-        subparser.add_argument("--reload", action="store_true", help="replace the demo data")
+        subparser.add_argument("--reload", action="store_true", help="replace the demo's data (only the demo's)")
     demo_parser.add_argument("--mode", choices=("full", "recent"), default="full")
     demo_parser.add_argument("--batch-size", type=int, default=5, help="organizations per run")
     demo_parser.set_defaults(run=demo)
@@ -214,7 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--source-indexes", action="store_true",
         help="also build the optional indexes on the application's tables (CONCURRENTLY; needs their owner)",
     )
-    migrate_parser.set_defaults(run=migrate)
+    migrate_parser.set_defaults(run=migrate_command)
+    refresh_parser = commands.add_parser(
+        "refresh", help="refresh customer_analytics (every organization, or those given) outside Dagster"
+    )
+    refresh_parser.add_argument("--mode", choices=("full", "recent"), default="full")
+    refresh_parser.add_argument("--organization", action="append", metavar="ID", help="an organization id (repeatable)")
+    refresh_parser.add_argument("--as-of", help="ISO 8601 instant segments are relative to (default: now; no offset = UTC)")
+    refresh_parser.add_argument("--lookback-days", type=int, default=90, help="recent mode's look-back window")
+    refresh_parser.add_argument(
+        "--batch-size", type=int, default=load_settings().organizations_per_run, help="organizations per transaction"
+    )
+    refresh_parser.set_defaults(run=refresh_command)
     return parser
 
 
@@ -223,7 +319,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "batch_size", 1) < 1:
         say("--batch-size must be at least 1")
         return 2
-    return args.run(args) or 0
+    try:
+        return args.run(args) or 0
+    except NotADemoDatabase as refusal:
+        say(f"error: {refusal}")
+        return 2
+    except ValueError as error:  # a malformed setting, DATABASE_URL included (never with its password)
+        say(f"error: {error}")
+        return 2
+    except SchemaNotCurrent as error:
+        say(f"error: {error}")
+        return 2
 
 
 if __name__ == "__main__":
