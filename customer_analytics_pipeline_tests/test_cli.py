@@ -4,20 +4,45 @@ operators' commands, and the development commands refusing an application's data
 import os
 import subprocess
 import sys
+import zlib
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from customer_analytics_pipeline.dagster_instance import sqlalchemy_url
 from customer_analytics_pipeline.migrations import create_source_tables
 
+PASSWORD_MARKER = "Pw-marker-7c1d"
+
+
+def dagster_storage_text(storage_url: str) -> str:
+    """Every value of every table of a Dagster storage database as text, its compressed
+    snapshots (job and execution-plan snapshots are zlib-compressed) decompressed."""
+    values = []
+    with psycopg.connect(storage_url) as conn:
+        tables = [row[0] for row in conn.execute(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
+        for table in tables:
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                for value in row:
+                    if isinstance(value, bytes):
+                        try:
+                            value = zlib.decompress(value).decode("utf-8", "replace")
+                        except zlib.error:
+                            value = value.decode("utf-8", "replace")
+                    values.append(str(value))
+    return "\n".join(values)
+
 
 def test_demo_loads_data_and_refreshes_every_organization(make_scratch_database, tmp_path):
-    database_url = make_scratch_database()
+    # trust authentication ignores the password; it must still never reach Dagster's storage
+    database_url = make_conninfo(make_scratch_database(), password=PASSWORD_MARKER)
+    storage_url = make_scratch_database()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database()),
+        "DAGSTER_POSTGRES_URL": sqlalchemy_url(storage_url),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     completed = subprocess.run(
@@ -36,6 +61,9 @@ def test_demo_loads_data_and_refreshes_every_organization(make_scratch_database,
         ).fetchone()
     assert rows == clients > 0 and refreshed == organizations == 4
     assert f"customer_analytics: {clients} customers" in output
+    stored = dagster_storage_text(storage_url)
+    assert "DATABASE_URL" in stored  # the resource is bound by the variable's name...
+    assert PASSWORD_MARKER not in stored and PASSWORD_MARKER not in output  # ...never its value
 
 
 def run_cli(*arguments: str, env: dict, cwd) -> subprocess.CompletedProcess:
