@@ -64,23 +64,34 @@ def ui_url(make_scratch_database, tmp_path):
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(f"{url}/server_info", process)
         yield url
+        # A service manager stops the command with SIGTERM to it alone: it must exit and
+        # take `dagster dev`, the webserver, the daemon and the code server with it.
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert process_group_gone(process.pid, timeout=30), "processes of the UI command outlived it"
     finally:
-        stop_process_group(process)
+        kill_process_group(process)
         log.close()
 
 
-def stop_process_group(process: subprocess.Popen) -> None:
-    """SIGINT to the UI and the processes it started (as Ctrl-C would), SIGKILL if stuck."""
-    for sig, grace in ((signal.SIGINT, 30), (signal.SIGKILL, 10)):
+def process_group_gone(group: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            os.killpg(process.pid, sig)
+            os.killpg(group, 0)
         except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def kill_process_group(process: subprocess.Popen) -> None:
+    """Whatever is left of the UI command's processes (nothing, when it stopped cleanly)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
 
 
 def page_text(page, url: str, expected: list[str], timeout_ms: int = 60_000) -> str:
