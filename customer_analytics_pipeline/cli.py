@@ -31,6 +31,8 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 import psycopg
 from dagster import DagsterInstance
 
+from customer_analytics_pipeline.checks.evaluation import CheckOutcome, evaluate_checks
+from customer_analytics_pipeline.checks.outcomes import ERROR
 from customer_analytics_pipeline.dagster_instance import get_instance
 from customer_analytics_pipeline.database_errors import describe
 from customer_analytics_pipeline.definitions import build_definitions, database_resource
@@ -272,6 +274,51 @@ def refresh_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def check_table(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str]) -> list[str]:
+    """The eight checks per organization, one row each: ``ok``, or the severity and the
+    number of failing rows (``!`` when the check could not evaluate)."""
+    headers = ["organization", *(f"{n}:{o.check_name}" for n, o in enumerate(outcomes, 1))]
+    rows = []
+    for organization_id in organization_ids:
+        cells = [organization_id]
+        for outcome in outcomes:
+            failing = outcome.failures.rows_by_organization.get(organization_id, 0)
+            if outcome.failures.error:
+                cells.append(f"{outcome.severity} !")
+            elif failing:
+                cells.append(f"{outcome.severity} {failing}")
+            else:
+                cells.append("ok")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [headers, *rows]]
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """The eight checks, evaluated as the Dagster checks evaluate them, printed as a table
+    per organization with the reasons below it; exit 1 when an ERROR check fails."""
+    try:
+        organization_ids = normalize_organization_ids(args.organization) if args.organization else None
+    except ValueError as error:
+        say(f"error: {error}")
+        return 2
+    with database_from_environment().connect() as conn:
+        organization_ids = organization_ids or organization_keys(conn)
+        outcomes = evaluate_checks(conn, organization_ids)
+    for line in check_table(outcomes, organization_ids):
+        say(line)
+    for outcome in outcomes:
+        if outcome.failures.error:
+            say(f"[{outcome.severity}] {outcome.check_name} could not evaluate: {outcome.failures.error}")
+        for sample in outcome.failures.samples:
+            say(f"[{outcome.severity}] {outcome.check_name}: organization {sample.get('organization_id')}, "
+                f"customer {sample.get('square_customer_id')}: {sample.get('problem')}")
+    errors = [o.check_name for o in outcomes if not o.passed and o.severity == ERROR]
+    say(f"{len(outcomes) - len(errors)}/{len(outcomes)} checks without an ERROR failure over "
+        f"{len(organization_ids)} organization(s)" + (f"; failed: {', '.join(errors)}" if errors else ""))
+    return 1 if errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="customer-analytics", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -311,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=load_settings().organizations_per_run, help="organizations per transaction"
     )
     refresh_parser.set_defaults(run=refresh_command)
+    check_parser = commands.add_parser("check", help="evaluate the eight checks and print them per organization")
+    check_parser.add_argument("--organization", action="append", metavar="ID", help="an organization id (repeatable)")
+    check_parser.set_defaults(run=check_command)
     return parser
 
 

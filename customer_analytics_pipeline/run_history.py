@@ -78,3 +78,27 @@ def record_failure(
                 "dagster_run_id": run_id,
             },
         )
+
+
+def record_check_failures(conn: psycopg.Connection, run_id: str, failed_checks: Sequence[dict[str, Any]]) -> None:
+    """One row for a check step whose checks failed, so the admin page tells the story the
+    Dagster run tells: which checks, at which severity, for which organizations. Each of
+    ``failed_checks`` is ``{check, severity ("ERROR"/"WARN"), organizations,
+    failing_rows}`` (plus ``error`` when it could not evaluate): ids and counts, never
+    personal data. Not a run's outcome row (``claim_run``): a run that refreshed and then
+    failed its checks has both."""
+    level = "error" if any(check["severity"] == "ERROR" for check in failed_checks) else "warning"
+    append_run_history(
+        conn,
+        level,
+        "customer analytics checks failed: "
+        + ", ".join(f"{check['check']} ({check['severity']})" for check in failed_checks),
+        {
+            "status": "checks_failed",
+            "dagster_run_id": run_id,
+            "failed_checks": [
+                {**check, "organizations": list(check["organizations"])[:MAX_ORGANIZATIONS_LISTED]}
+                for check in failed_checks
+            ],
+        },
+    )

@@ -1,9 +1,18 @@
 """hourly_recent_refresh and nightly_full_refresh: every organization partition, in
-batched partition-range runs (one run per ``organizations_per_run`` organizations)."""
+batched partition-range runs (one run per ``organizations_per_run`` organizations).
+Both run by default once a daemon serves the code location (SPEC section 5); an
+operator can still stop them in the UI, and that choice overrides the default."""
 
 from collections.abc import Iterator, Sequence
 
-from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, SkipReason, schedule
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
 
 from customer_analytics_pipeline.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.partitions import (
@@ -52,6 +61,7 @@ def refresh_schedule(name: str, cron: str, timezone: str, mode: str, description
         execution_timezone=timezone,
         job=refresh_customer_analytics_job,
         description=description,
+        default_status=DefaultScheduleStatus.RUNNING,
     )
     def _schedule(context: ScheduleEvaluationContext):
         yield from refresh_run_requests(context, name, mode, SETTINGS.organizations_per_run)

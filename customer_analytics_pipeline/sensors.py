@@ -1,8 +1,10 @@
 """organization_partitions_sensor keeps the partitions equal to the organizations table;
-refresh_failure_sensor records failed refresh runs in application_logs."""
+refresh_failure_sensor records failed refresh runs in application_logs. Both run by
+default once a daemon serves the code location; an operator can still stop them in the UI."""
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    DefaultSensorStatus,
     DeleteDynamicPartitionsRequest,
     RunFailureSensorContext,
     SensorEvaluationContext,
@@ -20,10 +22,14 @@ from customer_analytics_pipeline.partitions import (
     partition_changes,
 )
 from customer_analytics_pipeline.resources import PostgresResource
-from customer_analytics_pipeline.run_history import record_failure, run_recorded
+from customer_analytics_pipeline.run_history import record_failure
 
 
-@sensor(minimum_interval_seconds=60, description="Adds and deletes organization partitions as organizations come and go.")
+@sensor(
+    minimum_interval_seconds=60,
+    description="Adds and deletes organization partitions as organizations come and go.",
+    default_status=DefaultSensorStatus.RUNNING,
+)
 def organization_partitions_sensor(context: SensorEvaluationContext, database: PostgresResource):
     with database.connect() as conn:
         organizations = organization_keys(conn)
@@ -42,12 +48,11 @@ def organization_partitions_sensor(context: SensorEvaluationContext, database: P
 @run_failure_sensor(
     monitored_jobs=[refresh_customer_analytics_job],
     description="Records failed refresh runs that wrote no application_logs row themselves (crashes, lost databases).",
+    default_status=DefaultSensorStatus.RUNNING,
 )
 def refresh_failure_sensor(context: RunFailureSensorContext, database: PostgresResource):
     run = context.dagster_run
     with database.connect() as conn:
-        if run_recorded(conn, run.run_id):
-            return
         try:
             organizations = organizations_of_run(context.instance, run.tags) or []
         except ValueError:  # a range end whose organization was deleted meanwhile

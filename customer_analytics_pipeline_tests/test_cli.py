@@ -178,3 +178,23 @@ def test_refresh_command_refuses_bad_input(tmp_path, application_database):
     ]:
         completed = run_cli("refresh", *arguments, env={"DATABASE_URL": application_database}, cwd=tmp_path)
         assert completed.returncode == 2 and message in completed.stdout, completed.stdout + completed.stderr
+
+
+def test_check_command_prints_the_eight_checks_per_organization(application_database, tmp_path):
+    env = {"DATABASE_URL": application_database}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    assert run_cli("refresh", env=env, cwd=tmp_path).returncode == 0
+    completed = run_cli("check", env=env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    header, row = completed.stdout.splitlines()[:2]
+    assert header.split()[0] == "organization" and len(header.split()) == 9
+    assert row.split() == ["00000000-0000-4000-8000-00000000a001"] + ["ok"] * 8
+
+    with psycopg.connect(application_database, autocommit=True) as conn:
+        conn.execute("UPDATE customer_analytics SET total_no_shows = -1, given_name = 'Zelda-Marker'")
+    completed = run_cli("check", "--organization", "00000000-0000-4000-8000-00000000a001", env=env, cwd=tmp_path)
+    assert completed.returncode == 1
+    row = completed.stdout.splitlines()[1].split()
+    assert row[1:] == ["ok", "ok", "ERROR", "1", "ok", "ok", "ok", "ok", "ok"]
+    assert "sample_record_valid: organization 00000000-0000-4000-8000-00000000a001, customer C1" in completed.stdout
+    assert "failed: sample_record_valid" in completed.stdout and "Zelda-Marker" not in completed.stdout

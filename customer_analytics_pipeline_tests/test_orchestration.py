@@ -223,6 +223,7 @@ def test_failed_runs_are_recorded_once_in_application_logs(generated, database_u
 
     # A run that died before it could write (a crash): the run-failure sensor records it, once.
     generated.execute("DELETE FROM application_logs")
+    generated.execute("DELETE FROM customer_analytics_recorded_runs")
     failure_event = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
     for _ in range(2):
         run_failure_sensor_tick(instance, database_url, result.run_id, failure_event)

@@ -1,14 +1,13 @@
 """The ``analytics_appointments_by_location_daily`` asset (the VIEW of ``views.py``) and its check."""
 
-import psycopg
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     MaterializeResult,
-    multi_asset_check,
     asset,
+    multi_asset_check,
 )
 
 from customer_analytics_pipeline.assets.customer_analytics import (
@@ -17,11 +16,15 @@ from customer_analytics_pipeline.assets.customer_analytics import (
     customer_analytics,
     database_failures_as_dagster_failures,
 )
-from customer_analytics_pipeline.checks.evaluation import Failures, check_result, find_failures
+from customer_analytics_pipeline.checks.dagster_results import report_outcomes
+from customer_analytics_pipeline.checks.evaluation import (
+    VIEW_CHECK,
+    evaluate_view_check,
+)
 from customer_analytics_pipeline.migrations import ensure_schema_current
 from customer_analytics_pipeline.partitions import organizations_to_check
 from customer_analytics_pipeline.resources import PostgresResource
-from customer_analytics_pipeline.views import VIEW_CODE_VERSION, VIEW_NAME, ensure_view, installed_view_comment
+from customer_analytics_pipeline.views import VIEW_CODE_VERSION, VIEW_NAME, ensure_view
 
 
 @asset(
@@ -47,17 +50,10 @@ def analytics_appointments_by_location_daily(
     )
 
 
-def view_failures(conn: psycopg.Connection, organization_ids: list[str]) -> Failures:
-    """The view exists and answers, and per organization its new_customers add up."""
-    if installed_view_comment(conn) is None:
-        return Failures(error=f"view {VIEW_NAME} does not exist")
-    return find_failures(conn, "appointments_view_available", organization_ids)
-
-
 @multi_asset_check(
     specs=[
         AssetCheckSpec(
-            "appointments_view_available",
+            VIEW_CHECK,
             asset=AssetKey(VIEW_NAME),
             description="The view exists, answers, and its new_customers sum per organization equals the "
             "customers with a first_booking_at.",
@@ -68,7 +64,4 @@ def appointments_view_checks(context: AssetCheckExecutionContext, database: Post
     """Check 8, for the organizations of the run (every organization outside partitioned runs)."""
     with database.connect() as conn:
         organization_ids = organizations_to_check(context.instance, context.run.tags, conn)
-        yield check_result(
-            AssetKey(VIEW_NAME), "appointments_view_available", view_failures(conn, organization_ids),
-            len(organization_ids), context.log,
-        )
+        yield from report_outcomes(context, conn, [evaluate_view_check(conn, organization_ids)], organization_ids)

@@ -1,9 +1,10 @@
 """Checks 1 to 7 of SPEC section 4 on ``customer_analytics``, for the organizations a run refreshed.
 
-One unpartitioned multi-asset check (the stable route in Dagster 1.13; partitioned
-checks are a preview API) that reads the run's partitions from its tags and names the
-failing organizations in its metadata. Correctness checks are blocking with ERROR
-severity: a failure fails the run and the view is not recreated in it.
+``evaluate_customer_analytics_checks`` needs only a connection; the Dagster check is one
+unpartitioned multi-asset check (the stable route in Dagster 1.13; partitioned checks
+are a preview API) that reads the run's partitions from its tags and reports those
+outcomes. Correctness checks are blocking with ERROR severity: a failure fails the run
+and the view is not recreated in it.
 """
 
 import json
@@ -12,16 +13,23 @@ from fractions import Fraction
 import psycopg
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
-    MetadataValue,
     multi_asset_check,
 )
 
-from customer_analytics_pipeline.checks.evaluation import Failures, check_result, find_failures
-from customer_analytics_pipeline.checks.masking import mask_contacts
+from customer_analytics_pipeline.checks.dagster_results import report_outcomes
+from customer_analytics_pipeline.checks.masking import mask_personal_fields
+from customer_analytics_pipeline.checks.outcomes import (
+    ERROR,
+    MAX_SAMPLES,
+    WARN,
+    CheckOutcome,
+    Failures,
+    attempt,
+    failures_or_error,
+    find_failures,
+)
 from customer_analytics_pipeline.partitions import organizations_to_check
 from customer_analytics_pipeline.resources import PostgresResource
 from customer_analytics_pipeline.sql_files import load_sql
@@ -32,11 +40,10 @@ from customer_analytics_pipeline.table_schema import (
     CUSTOMER_SEGMENTS,
 )
 
-CUSTOMER_ANALYTICS = AssetKey(CUSTOMER_ANALYTICS_TABLE)
-
 # A segment's share of an organization moving more than this between two evaluations
 # is worth a warning (SPEC section 4: 20 percentage points).
 SEGMENT_SHIFT_WARNING = Fraction(20, 100)
+SAMPLE_ROW_NOTES = 3
 
 CHECK_DESCRIPTIONS = {
     "table_exists": "customer_analytics exists with every column of SPEC section 2 and its key.",
@@ -92,58 +99,76 @@ def segment_shifts(current: dict[str, dict[str, int]], previous: dict[str, dict[
     return shifts
 
 
-def segment_shift_warnings(conn: psycopg.Connection, organization_ids: list[str]) -> tuple[dict, dict]:
-    """(current counts, shifts over the threshold) per organization; remembers the current
-    counts for the next evaluation."""
+def segment_counts(conn: psycopg.Connection, organization_ids: list[str], remember: bool) -> tuple[dict, dict]:
+    """(current counts, counts at the previous evaluation) per organization; with
+    ``remember``, the current counts become the previous ones of the next evaluation."""
     params = {"organization_ids": organization_ids}
     current: dict[str, dict[str, int]] = {}
     for organization_id, segment, customers in conn.execute(load_sql("checks/segment_shares.sql"), params):
         current.setdefault(organization_id, {})[segment] = customers
     previous = dict(conn.execute(load_sql("checks/previous_segment_snapshots.sql"), params).fetchall())
-    conn.execute(
-        load_sql("checks/save_segment_snapshots.sql"),
-        {**params, "segment_counts": json.dumps(current)},
-    )
-    return current, segment_shifts(current, previous)
+    if remember:
+        conn.execute(load_sql("checks/save_segment_snapshots.sql"), {**params, "segment_counts": json.dumps(current)})
+    return current, previous
 
 
-def segment_distribution_result(context, conn, organization_ids: list[str]) -> AssetCheckResult:
-    """ERROR for NULL/unknown segments; otherwise WARN on a sharp shift since last time."""
+def segment_distribution_outcome(conn: psycopg.Connection, organization_ids: list[str], remember: bool) -> CheckOutcome:
+    """ERROR for NULL/unknown segments; otherwise WARN on a sharp shift since the previous
+    evaluation (a failure to compare is a WARN too: the segments themselves were valid)."""
     invalid = find_failures(conn, "segment_distribution", organization_ids)
     if invalid.failed:
-        return check_result(CUSTOMER_ANALYTICS, "segment_distribution", invalid, len(organization_ids), context.log)
-    try:
-        current, shifts = segment_shift_warnings(conn, organization_ids)
-    except psycopg.Error as error:
-        # The segments themselves were valid; only the shift comparison is unavailable.
-        failed = Failures(error=f"segment shift not evaluated: {type(error).__name__}: {error}".strip())
-        return check_result(CUSTOMER_ANALYTICS, "segment_distribution", failed, len(organization_ids), context.log,
-                            severity=AssetCheckSeverity.WARN)
+        return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, invalid)
+    counts, error = attempt(conn, lambda: segment_counts(conn, organization_ids, remember))
+    if error:
+        failed = Failures(error=f"segment shift not evaluated: {error}")
+        return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, WARN, failed)
+    current, previous = counts
+    shifts = segment_shifts(current, previous)
+    shifted = Failures(
+        rows_by_organization={org: sum(current[org].values()) for org in shifts},
+        samples=[{"organization_id": org, "problem": f"segment shares moved {moved}"}
+                 for org, moved in list(shifts.items())[:MAX_SAMPLES]],
+    )
     distribution = {segment: sum(c.get(segment, 0) for c in current.values()) for segment in CUSTOMER_SEGMENTS}
-    shifted = Failures(rows_by_organization={org: sum(current[org].values()) for org in shifts},
-                       samples=[{"organization_id": org, "problem": f"segment shares moved {moved}"}
-                                for org, moved in list(shifts.items())[:10]])
-    return check_result(
-        CUSTOMER_ANALYTICS, "segment_distribution", shifted, len(organization_ids), context.log,
-        severity=AssetCheckSeverity.WARN,
-        extra_metadata={"distribution": MetadataValue.json(distribution)},
-    )
+    return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, WARN, shifted, {"distribution": distribution})
 
 
-def masked_sample_row(conn: psycopg.Connection, organization_ids: list[str]) -> dict:
-    """One row of the checked organizations, contacts masked, to show what rows look like."""
-    cursor = conn.execute(
-        "SELECT * FROM customer_analytics WHERE organization_id = ANY(%s::uuid[])"
-        " ORDER BY organization_id, square_customer_id LIMIT 1",
-        (organization_ids,),
-    )
-    row = cursor.fetchone()
-    return mask_contacts(dict(zip([c.name for c in cursor.description], row))) if row else {}
+def masked_sample_row(conn: psycopg.Connection, organization_ids: list[str], failures: Failures) -> dict:
+    """One row, the first failing one when there is one, to show what rows look like:
+    its known columns only (a column added later is not shown unvetted), masked."""
+    first = failures.samples[0] if failures.samples else {}
+    params = {
+        "organization_ids": organization_ids, "notes": SAMPLE_ROW_NOTES,
+        "organization_id": first.get("organization_id"), "square_customer_id": first.get("square_customer_id"),
+    }
+    record, error = attempt(conn, lambda: conn.execute(load_sql("checks/sample_row.sql"), params).fetchone())
+    if error:
+        return {"unavailable": error}
+    row = record[0] if record else {}
+    shown = (*CUSTOMER_ANALYTICS_COLUMNS, "booking_notes_count")
+    return mask_personal_fields({name: row[name] for name in shown if name in row})
+
+
+def evaluate_customer_analytics_checks(
+    conn: psycopg.Connection, organization_ids: list[str], *, remember_segments: bool
+) -> list[CheckOutcome]:
+    """Checks 1-7 for the organizations, in order. A check that cannot evaluate (say, a
+    column it reads is gone) fails on its own with the database error."""
+    outcomes = [CheckOutcome("table_exists", CUSTOMER_ANALYTICS_TABLE, ERROR,
+                             failures_or_error(conn, lambda: table_structure_failures(conn)))]
+    for name in ROW_CHECKS:
+        failures = find_failures(conn, name, organization_ids)
+        details = {}
+        if name == "sample_record_valid" and not failures.error:
+            details = {"sample_row": masked_sample_row(conn, organization_ids, failures)}
+        outcomes.append(CheckOutcome(name, CUSTOMER_ANALYTICS_TABLE, ERROR, failures, details))
+    outcomes.append(segment_distribution_outcome(conn, organization_ids, remember_segments))
+    return outcomes
 
 
 @multi_asset_check(
     specs=[
-        AssetCheckSpec(name, asset=CUSTOMER_ANALYTICS, blocking=True, description=description)
+        AssetCheckSpec(name, asset=AssetKey(CUSTOMER_ANALYTICS_TABLE), blocking=True, description=description)
         for name, description in CHECK_DESCRIPTIONS.items()
     ],
 )
@@ -152,13 +177,5 @@ def customer_analytics_checks(context: AssetCheckExecutionContext, database: Pos
     run is not partitioned, e.g. checks launched on their own)."""
     with database.connect() as conn:
         organization_ids = organizations_to_check(context.instance, context.run.tags, conn)
-        checked = len(organization_ids)
-        yield check_result(CUSTOMER_ANALYTICS, "table_exists", table_structure_failures(conn), checked, context.log)
-        # Each check that cannot evaluate (say, a column it reads is gone) fails on its own.
-        for name in ROW_CHECKS:
-            failures = find_failures(conn, name, organization_ids)
-            extra = None
-            if name == "sample_record_valid" and not failures.error:
-                extra = {"sample_row": MetadataValue.json(masked_sample_row(conn, organization_ids))}
-            yield check_result(CUSTOMER_ANALYTICS, name, failures, checked, context.log, extra_metadata=extra)
-        yield segment_distribution_result(context, conn, organization_ids)
+        outcomes = evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True)
+        yield from report_outcomes(context, conn, outcomes, organization_ids)

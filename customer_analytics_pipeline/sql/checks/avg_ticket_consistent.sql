@@ -1,8 +1,9 @@
 -- avg_ticket_cents recomputed from payments: completed revenue / completed payments,
--- rounded half away from zero with integer arithmetic (sign * div(2|r| + n, 2n)).
+-- rounded half away from zero with integer arithmetic (sign * div(2|r| + n, 2n)), in
+-- numeric: amounts whose difference or sum passes bigint fail the check, not the query.
 WITH completed_payments AS (
     SELECT p.organization_id, p.square_customer_id,
-           sum(p.amount_cents - p.refunded_cents) AS revenue,
+           sum(p.amount_cents::numeric - p.refunded_cents) AS revenue,
            count(*) AS payments,
            max(p.updated_at) AS last_changed_at
     FROM payments AS p

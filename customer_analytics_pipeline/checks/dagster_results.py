@@ -1,0 +1,112 @@
+"""Reports check outcomes to Dagster and to the application's run history.
+
+Each outcome becomes an AssetCheckResult with counts and masked samples in its
+metadata; each failure also writes run-log lines at its severity, and a check step
+with failures appends one application_logs row, so the run log, the UI and the
+application's admin page tell the same story.
+"""
+
+from collections.abc import Sequence
+
+import psycopg
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterLogManager,
+    MetadataValue,
+)
+
+from customer_analytics_pipeline.checks.masking import database_error_text
+from customer_analytics_pipeline.checks.outcomes import ERROR, CheckOutcome
+from customer_analytics_pipeline.run_history import record_check_failures
+
+MAX_ORGANIZATIONS_IN_METADATA = 50
+MAX_ALERT_LINES = 20
+
+
+def asset_check_result(outcome: CheckOutcome, organizations_checked: int) -> AssetCheckResult:
+    """The outcome with its counts and masked samples as metadata."""
+    failures = outcome.failures
+    metadata = {
+        "organizations_checked": organizations_checked,
+        "failing_rows": failures.total,
+        "failing_organizations": len(failures.rows_by_organization),
+        **{key: MetadataValue.json(value) if isinstance(value, (dict, list)) else value
+           for key, value in outcome.details.items()},
+    }
+    if failures.rows_by_organization:
+        metadata["failing_rows_by_organization"] = MetadataValue.json(
+            dict(sorted(failures.rows_by_organization.items())[:MAX_ORGANIZATIONS_IN_METADATA])
+        )
+    if failures.samples:
+        metadata["failing_samples"] = MetadataValue.json(list(failures.samples))
+    if failures.error:
+        metadata["error"] = failures.error
+    return AssetCheckResult(
+        asset_key=AssetKey(outcome.asset),
+        check_name=outcome.check_name,
+        passed=outcome.passed,
+        severity=AssetCheckSeverity(outcome.severity),
+        metadata=metadata,
+    )
+
+
+def log_alerts(log: DagsterLogManager, outcome: CheckOutcome) -> None:
+    """One run-log line per failing organization: check, organization, count, an example."""
+    write = log.error if outcome.severity == ERROR else log.warning
+    prefix = f"[{outcome.severity}] check {outcome.check_name}"
+    failures = outcome.failures
+    if failures.error:
+        write(f"{prefix} could not evaluate: {failures.error}")
+    examples: dict[str, str] = {}
+    for sample in failures.samples:
+        examples.setdefault(sample.get("organization_id"), sample.get("problem"))
+    ordered = sorted(failures.rows_by_organization.items())
+    for organization_id, count in ordered[:MAX_ALERT_LINES]:
+        example = examples.get(organization_id)
+        write(f"{prefix} failed for organization {organization_id}: {count} row(s)" + (f", e.g. {example}" if example else ""))
+    if len(ordered) > MAX_ALERT_LINES:
+        write(f"{prefix} failed for {len(ordered) - MAX_ALERT_LINES} more organization(s)")
+
+
+def failed_check_summary(outcome: CheckOutcome, organization_ids: Sequence[str]) -> dict:
+    """Which check failed, how badly, where: ids and counts only. A check that could not
+    evaluate failed for every organization it checked."""
+    failures = outcome.failures
+    summary = {
+        "check": outcome.check_name,
+        "severity": outcome.severity,
+        "organizations": sorted(failures.rows_by_organization) or list(organization_ids),
+        "failing_rows": failures.total,
+    }
+    if failures.error:
+        summary["error"] = failures.error
+    return summary
+
+
+def record_failed_checks(
+    context: AssetCheckExecutionContext, conn: psycopg.Connection, failed: Sequence[CheckOutcome],
+    organization_ids: Sequence[str],
+) -> None:
+    """Best effort: the run log has the failures already, so a run history the database
+    cannot take (it is down, say) is a warning, never a crashed check step."""
+    try:
+        with conn.transaction():
+            record_check_failures(conn, context.run.run_id, [failed_check_summary(o, organization_ids) for o in failed])
+    except psycopg.Error as error:
+        context.log.warning(f"could not record the failed checks in application_logs: {database_error_text(error)}")
+
+
+def report_outcomes(
+    context: AssetCheckExecutionContext, conn: psycopg.Connection, outcomes: Sequence[CheckOutcome],
+    organization_ids: Sequence[str],
+) -> list[AssetCheckResult]:
+    """Logs and records the failures, then gives the results for the step to yield."""
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    for outcome in failed:
+        log_alerts(context.log, outcome)
+    if failed:
+        record_failed_checks(context, conn, failed, organization_ids)
+    return [asset_check_result(outcome, len(organization_ids)) for outcome in outcomes]
