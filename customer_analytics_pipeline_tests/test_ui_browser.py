@@ -108,6 +108,16 @@ def page_text(page, url: str, expected: list[str], timeout_ms: int = 60_000) -> 
 
 
 def test_ui_shows_assets_checks_schedules_and_sensor(ui_url):
+    # The webserver listens on the loopback interface only, never on every interface.
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    port = urlsplit(ui_url).port
+    listening = {connection.laddr.ip for connection in psutil.net_connections(kind="inet")
+                 if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port}
+    assert listening == {"127.0.0.1"}, f"port {port} is listened on at {listening or 'no address'}"
+
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
     pages = {
         "/assets": ["customer_analytics", "analytics_appointments_by_location_daily"],
