@@ -78,7 +78,8 @@ class PostgresResource(ConfigurableResource):
     no lock (the per-organization refresh locks included) is waited for longer than
     ``lock_timeout_seconds``, and a session left idle inside a transaction (a hung
     worker holding its locks) is ended by the server after
-    ``idle_in_transaction_timeout_seconds``, which releases its locks.
+    ``idle_in_transaction_timeout_seconds``, which releases its locks; a session whose
+    client died mid-statement is ended within a second (``client_connection_check_interval``).
     """
 
     database_url: Optional[str] = Field(
@@ -123,7 +124,10 @@ class PostgresResource(ConfigurableResource):
         with conn:
             conn.execute(
                 "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false),"
-                " set_config('idle_in_transaction_session_timeout', %s, false)",
+                " set_config('idle_in_transaction_session_timeout', %s, false),"
+                # A worker killed mid-statement: the server notices within a second and
+                # ends the session (and its locks) instead of finishing the statement.
+                " set_config('client_connection_check_interval', '1s', false)",
                 (
                     f"{self.statement_timeout_seconds}s",
                     f"{self.lock_timeout_seconds}s",
