@@ -18,12 +18,17 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from customer_analytics_pipeline.views import VIEW_NAME, ensure_view
-from customer_analytics_pipeline.demo.synthetic_data import GeneratorSettings, generate
-from customer_analytics_pipeline.migrations import apply_migrations, apply_source_indexes, create_source_tables
-from customer_analytics_pipeline.partitions import organization_keys
-from customer_analytics_pipeline.refresh import RefreshParameters, refresh_customer_analytics
-from customer_analytics_pipeline.resources.database import default_embedded_data_dir, embedded_database_url
+from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings, generate
+from customer_analytics_pipeline.settings import load_settings
+from customer_analytics_pipeline.warehouse.connection import embedded_database_url
+from customer_analytics_pipeline.warehouse.migrations import (
+    apply_migrations,
+    apply_source_indexes,
+    create_source_tables,
+)
+from customer_analytics_pipeline.warehouse.organizations import organization_keys
+from customer_analytics_pipeline.warehouse.refresh import RefreshParameters, refresh_customer_analytics
+from customer_analytics_pipeline.warehouse.views import VIEW_NAME, ensure_view
 
 
 def timed(label: str, figures: dict, function):
@@ -70,9 +75,13 @@ def run(conn: psycopg.Connection, settings: GeneratorSettings) -> None:
     print(f"rows written: first {first.total('rows_inserted'):,}; rerun {again.total('rows_updated'):,}; "
           f"recent {recent.total('rows_updated'):,} of {recent.rows_recomputed:,} recomputed")
     print(f"clients per second, full refresh: {clients / figures['full refresh, empty table']:,.0f}")
-    print(f"ratio rerun / first full:          {figures['full refresh, nothing changed'] / figures['full refresh, empty table']:.2f}")
-    print(f"ratio recent (1% changed) / full:  {figures['recent refresh after ~1% bookings changed'] / figures['full refresh, nothing changed']:.2f}")
-    print(f"ratio recent (no change) / full:   {figures['recent refresh, nothing changed'] / figures['full refresh, nothing changed']:.2f}")
+    rerun, first = figures["full refresh, nothing changed"], figures["full refresh, empty table"]
+    recent_changed, recent_unchanged = (
+        figures["recent refresh after ~1% bookings changed"], figures["recent refresh, nothing changed"]
+    )
+    print(f"ratio rerun / first full:          {rerun / first:.2f}")
+    print(f"ratio recent (1% changed) / full:  {recent_changed / rerun:.2f}")
+    print(f"ratio recent (no change) / full:   {recent_unchanged / rerun:.2f}")
     print(f"peak client memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
           f"(recent recomputed {recent_same.rows_recomputed:,} customers with nothing changed)")
 
@@ -83,7 +92,7 @@ def main() -> None:
     parser.add_argument("--clients-per-org", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    server = os.environ.get("DATABASE_URL") or embedded_database_url(default_embedded_data_dir())
+    server = os.environ.get("DATABASE_URL") or embedded_database_url(load_settings().embedded_data_dir)
     name = f"ca_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

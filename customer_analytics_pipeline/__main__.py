@@ -2,6 +2,6 @@
 
 import sys
 
-from customer_analytics_pipeline.cli import main
+from customer_analytics_pipeline.dev.cli import main
 
 sys.exit(main())

@@ -1,12 +1,40 @@
-"""Operational settings read from the environment (documented in README), with defaults."""
+"""The project's settings: one object, read from the environment in one place.
+
+``load_settings(environ)`` is the only code that reads configuration from the
+environment (``definitions.py`` calls it once for the code location; the command line
+calls it for its own run). A malformed value fails there, naming the variable. The
+database password never lands here: the code location binds ``DATABASE_URL`` through
+Dagster's ``EnvVar``, and only whether it is set is recorded.
+"""
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from customer_analytics_pipeline.warehouse.connection import SessionLimits
 
-def _int_setting(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name)
+DATABASE_URL_VARIABLE = "DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What an operator can set (README's Configuration table), with its defaults."""
+
+    # Partition-range runs: how many organizations one scheduled run refreshes together.
+    organizations_per_run: int = 100
+    nightly_cron: str = "0 3 * * *"
+    nightly_timezone: str = "UTC"
+    hourly_cron: str = "0 * * * *"  # SPEC section 5; not configurable
+    freshness_window: timedelta = timedelta(hours=2)
+    # Whether DATABASE_URL is set (its value is bound through EnvVar); else the embedded server.
+    database_url_set: bool = False
+    embedded_data_dir: str = ".pgdata"
+    session_limits: SessionLimits = SessionLimits()
+
+
+def _int_setting(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = environ.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -18,34 +46,31 @@ def _int_setting(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    organizations_per_run: int
-    nightly_cron: str
-    nightly_timezone: str
-    hourly_cron: str
-    freshness_window: timedelta
-    database_pool: str
-    statement_timeout_seconds: int
-    lock_timeout_seconds: int
-    idle_in_transaction_timeout_seconds: int
-
-
-def load_settings() -> Settings:
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings from ``environ``, defaults for what is unset; ValueError naming the
+    variable for what is malformed."""
+    defaults, limits = Settings(), SessionLimits()
     return Settings(
-        # Partition-range runs: how many organizations one scheduled run refreshes together.
-        organizations_per_run=_int_setting("CUSTOMER_ANALYTICS_ORGANIZATIONS_PER_RUN", 100),
-        nightly_cron=os.environ.get("CUSTOMER_ANALYTICS_NIGHTLY_CRON", "0 3 * * *"),
-        nightly_timezone=os.environ.get("CUSTOMER_ANALYTICS_NIGHTLY_TIMEZONE", "UTC"),
-        hourly_cron="0 * * * *",  # SPEC section 5
-        freshness_window=timedelta(hours=_int_setting("CUSTOMER_ANALYTICS_FRESHNESS_HOURS", 2)),
-        # Dagster concurrency pool capping refresh steps that hit the database at once
-        # (its limit is set in dagster.yaml).
-        database_pool="customer_analytics_database",
-        # Session limits of every connection the pipeline opens (0: no limit); see PostgresResource.
-        statement_timeout_seconds=_int_setting("CUSTOMER_ANALYTICS_STATEMENT_TIMEOUT_SECONDS", 3600, minimum=0),
-        lock_timeout_seconds=_int_setting("CUSTOMER_ANALYTICS_LOCK_TIMEOUT_SECONDS", 600, minimum=0),
-        idle_in_transaction_timeout_seconds=_int_setting(
-            "CUSTOMER_ANALYTICS_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0
+        organizations_per_run=_int_setting(
+            environ, "CUSTOMER_ANALYTICS_ORGANIZATIONS_PER_RUN", defaults.organizations_per_run
+        ),
+        nightly_cron=environ.get("CUSTOMER_ANALYTICS_NIGHTLY_CRON") or defaults.nightly_cron,
+        nightly_timezone=environ.get("CUSTOMER_ANALYTICS_NIGHTLY_TIMEZONE") or defaults.nightly_timezone,
+        freshness_window=timedelta(hours=_int_setting(
+            environ, "CUSTOMER_ANALYTICS_FRESHNESS_HOURS", int(defaults.freshness_window.total_seconds() // 3600)
+        )),
+        database_url_set=bool(environ.get(DATABASE_URL_VARIABLE)),
+        embedded_data_dir=environ.get("CUSTOMER_ANALYTICS_PGDATA") or defaults.embedded_data_dir,
+        session_limits=SessionLimits(
+            statement_timeout_seconds=_int_setting(
+                environ, "CUSTOMER_ANALYTICS_STATEMENT_TIMEOUT_SECONDS", limits.statement_timeout_seconds, minimum=0
+            ),
+            lock_timeout_seconds=_int_setting(
+                environ, "CUSTOMER_ANALYTICS_LOCK_TIMEOUT_SECONDS", limits.lock_timeout_seconds, minimum=0
+            ),
+            idle_in_transaction_timeout_seconds=_int_setting(
+                environ, "CUSTOMER_ANALYTICS_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS",
+                limits.idle_in_transaction_timeout_seconds, minimum=0,
+            ),
         ),
     )

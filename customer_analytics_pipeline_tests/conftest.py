@@ -9,16 +9,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from dagster import DagsterInstance, instance_for_test
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from customer_analytics_pipeline.migrations import (
+from customer_analytics_pipeline.dev.demo.synthetic_data import generate
+from customer_analytics_pipeline.warehouse.connection import embedded_database_url
+from customer_analytics_pipeline.warehouse.migrations import (
     apply_migrations,
     apply_source_indexes,
     create_source_tables,
     migrate,
 )
-from customer_analytics_pipeline.resources.database import embedded_database_url
+from customer_analytics_pipeline.warehouse.views import ensure_view
+from customer_analytics_pipeline_tests.helpers import GENERATED, anchor, refresh
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +88,29 @@ def database_url(scratch_database_url) -> str:
 def conn(database_url) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def generated(conn) -> psycopg.Connection:
+    """``conn`` with the generator's data (helpers.GENERATED) loaded."""
+    counts = generate(conn, GENERATED, progress=lambda message: None)
+    assert counts["bookings"] > 0
+    return conn
+
+
+@pytest.fixture
+def refreshed(generated) -> psycopg.Connection:
+    """``generated``, refreshed in full at the generator's anchor, with the view installed."""
+    refresh(generated, "full", anchor(generated))
+    ensure_view(generated)
+    return generated
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    """A throwaway Dagster instance that schedules and sensors can load by reference."""
+    with instance_for_test() as test_instance:
+        yield test_instance
 
 
 README = Path(__file__).resolve().parents[1] / "README.md"

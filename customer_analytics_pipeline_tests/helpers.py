@@ -3,8 +3,30 @@
 from datetime import datetime
 
 import psycopg
+from dagster import JobDefinition
 
-from customer_analytics_pipeline.refresh import RefreshParameters, RefreshResult, refresh_customer_analytics
+from customer_analytics_pipeline.defs.customer_analytics_asset import build_customer_analytics
+from customer_analytics_pipeline.defs.factory import build_definitions
+from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings
+from customer_analytics_pipeline.settings import Settings
+from customer_analytics_pipeline.warehouse.refresh import RefreshParameters, RefreshResult, refresh_customer_analytics
+
+# The generated data most tests run on (the `generated` fixture): small, every edge case.
+GENERATED = GeneratorSettings(organizations=4, clients_per_org=120, seed=7)
+# The customer_analytics asset as the code location builds it with default settings.
+customer_analytics = build_customer_analytics(Settings())
+
+
+def refresh_job(database_url: str) -> JobDefinition:
+    """The job the schedules launch, bound to ``database_url``, default settings otherwise."""
+    return build_definitions(Settings(), PostgresResource(database_url=database_url)).resolve_job_def(REFRESH_JOB_NAME)
+
+
+def anchor(conn: psycopg.Connection | None = None) -> datetime:
+    """The generator's "now": the instant the `generated` data is stamped around."""
+    return GENERATED.anchor
 
 
 def organization_ids(conn: psycopg.Connection) -> list[str]:

@@ -40,7 +40,8 @@ import decimal
 import json
 import math
 import uuid
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -207,7 +208,7 @@ def avg_ticket_cents(total_revenue_cents: int, total_payments: int) -> int | Non
 def _iso_utc(t: pd.Timestamp) -> str:
     """UTC instant as Python datetime.isoformat(), e.g. 2026-05-20T15:00:00+00:00."""
     d = t.tz_convert("UTC").to_pydatetime(warn=False)
-    return d.astimezone(_dt.timezone.utc).isoformat()
+    return d.astimezone(_dt.UTC).isoformat()
 
 
 def _as_of_utc(as_of: Any) -> pd.Timestamp:
@@ -555,7 +556,7 @@ def fetch_normalised_records(conn, select_sql: str, org_ids,
         cur.execute(select_sql, params)
         names = [d.name for d in cur.description]
         rows = cur.fetchall()
-    return names, [{c: normalise(c, v) for c, v in zip(names, r)} for r in rows]
+    return names, [{c: normalise(c, v) for c, v in zip(names, r, strict=True)} for r in rows]
 
 
 def read_customer_analytics(conn, org_ids=None) -> pd.DataFrame:
@@ -594,7 +595,7 @@ def _keyed_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     records = []
     for values in df.itertuples(index=False, name=None):
         records.append({
-            c: (_normalise_cell(c, v) if c in COLUMNS else v) for c, v in zip(cols, values)
+            c: (_normalise_cell(c, v) if c in COLUMNS else v) for c, v in zip(cols, values, strict=True)
         })
     records.sort(
         key=lambda r: (_id_bytes(str(r["organization_id"])),

@@ -46,14 +46,14 @@ import pandas as pd
 
 from customer_analytics_pipeline_tests.oracle import (
     _cells_equal,
-    assert_records_equal_cellwise,
-    fetch_normalised_records,
     _id_bytes,
     _int,
     _is_null,
     _text,
     _ts,
     _uuid_text,
+    assert_records_equal_cellwise,
+    fetch_normalised_records,
 )
 
 __all__ = [
@@ -110,7 +110,7 @@ def local_day(start_at: Any, timezone_name: Any) -> _dt.date:
     t = _ts(start_at)
     if t is None:
         raise ValueError("start_at is NOT NULL in the source")
-    utc = t.to_pydatetime(warn=False).astimezone(_dt.timezone.utc)
+    utc = t.to_pydatetime(warn=False).astimezone(_dt.UTC)
     if is_exact_iana_zone(timezone_name):
         return utc.astimezone(_zone(timezone_name)).date()
     return utc.date()
@@ -260,7 +260,7 @@ def assert_view_frames_equal_cellwise(actual: pd.DataFrame, expected: pd.DataFra
     have the expected Python type (an int count, a date day)."""
     def records(df: pd.DataFrame) -> list[dict[str, Any]]:
         cols = list(df.columns)
-        return [{c: _normalise_cell(c, v) for c, v in zip(cols, values)}
+        return [{c: _normalise_cell(c, v) for c, v in zip(cols, values, strict=True)}
                 for values in df.itertuples(index=False, name=None)]
 
     def same_value_and_type(av: Any, ev: Any) -> bool:

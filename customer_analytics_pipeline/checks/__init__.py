@@ -1,1 +1,0 @@
-"""The eight asset checks of SPEC section 4."""

@@ -1,0 +1,154 @@
+"""The eight asset checks of SPEC section 4, as two unpartitioned multi-asset checks (the
+stable route in Dagster 1.13; partitioned checks are a preview API): checks 1-7 on
+``customer_analytics`` and check 8 on the view. Each reads the run's partitions from its
+tags and evaluates those organizations (every organization outside partitioned runs)
+with the database layer's evaluation, the same one ``customer-analytics check`` runs.
+
+Each outcome becomes an AssetCheckResult with counts and masked samples in its
+metadata; each failure also writes run-log lines at its severity, and a check step with
+failures appends one application_logs row, so the run log, the UI and the
+application's admin page tell the same story. Correctness checks are blocking with ERROR
+severity: a failure fails the run and the view is not recreated in it.
+"""
+
+from collections.abc import Sequence
+
+import psycopg
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    DagsterLogManager,
+    MetadataValue,
+    multi_asset_check,
+)
+
+from customer_analytics_pipeline.defs.partitions import organizations_to_check
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.warehouse.checks.evaluation import (
+    CUSTOMER_ANALYTICS_CHECKS,
+    VIEW_CHECK,
+    VIEW_CHECK_DESCRIPTION,
+    evaluate_customer_analytics_checks,
+    evaluate_view_check,
+)
+from customer_analytics_pipeline.warehouse.checks.masking import database_error_text
+from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR, CheckOutcome
+from customer_analytics_pipeline.warehouse.run_history import record_check_failures
+from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE
+from customer_analytics_pipeline.warehouse.views import VIEW_NAME
+
+
+@multi_asset_check(
+    specs=[
+        AssetCheckSpec(name, asset=AssetKey(CUSTOMER_ANALYTICS_TABLE), blocking=True, description=description)
+        for name, description in CUSTOMER_ANALYTICS_CHECKS.items()
+    ],
+)
+def customer_analytics_checks(context: AssetCheckExecutionContext, database: PostgresResource):
+    """Checks 1-7 for the organizations of the run."""
+    with database.connect() as conn:
+        organization_ids = organizations_to_check(context.instance, context.run.tags, conn)
+        outcomes = evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True)
+        yield from report_outcomes(context, conn, outcomes, organization_ids)
+
+
+@multi_asset_check(specs=[AssetCheckSpec(VIEW_CHECK, asset=AssetKey(VIEW_NAME), description=VIEW_CHECK_DESCRIPTION)])
+def appointments_view_checks(context: AssetCheckExecutionContext, database: PostgresResource):
+    """Check 8 for the organizations of the run."""
+    with database.connect() as conn:
+        organization_ids = organizations_to_check(context.instance, context.run.tags, conn)
+        yield from report_outcomes(context, conn, [evaluate_view_check(conn, organization_ids)], organization_ids)
+
+
+MAX_ORGANIZATIONS_IN_METADATA = 50
+MAX_ALERT_LINES = 20
+
+
+def asset_check_result(outcome: CheckOutcome, organizations_checked: int) -> AssetCheckResult:
+    """The outcome with its counts and masked samples as metadata."""
+    failures = outcome.failures
+    metadata = {
+        "organizations_checked": organizations_checked,
+        "failing_rows": failures.total,
+        "failing_organizations": len(failures.rows_by_organization),
+        **{key: MetadataValue.json(value) if isinstance(value, (dict, list)) else value
+           for key, value in outcome.details.items()},
+    }
+    if failures.rows_by_organization:
+        metadata["failing_rows_by_organization"] = MetadataValue.json(
+            dict(sorted(failures.rows_by_organization.items())[:MAX_ORGANIZATIONS_IN_METADATA])
+        )
+    if failures.samples:
+        metadata["failing_samples"] = MetadataValue.json(list(failures.samples))
+    if failures.error:
+        metadata["error"] = failures.error
+    return AssetCheckResult(
+        asset_key=AssetKey(outcome.asset),
+        check_name=outcome.check_name,
+        passed=outcome.passed,
+        severity=AssetCheckSeverity(outcome.severity),
+        metadata=metadata,
+    )
+
+
+def log_alerts(log: DagsterLogManager, outcome: CheckOutcome) -> None:
+    """One run-log line per failing organization: check, organization, count, an example."""
+    write = log.error if outcome.severity == ERROR else log.warning
+    prefix = f"[{outcome.severity}] check {outcome.check_name}"
+    failures = outcome.failures
+    if failures.error:
+        write(f"{prefix} could not evaluate: {failures.error}")
+    examples: dict[str, str] = {}
+    for sample in failures.samples:
+        examples.setdefault(sample.get("organization_id"), sample.get("problem"))
+    ordered = sorted(failures.rows_by_organization.items())
+    for organization_id, count in ordered[:MAX_ALERT_LINES]:
+        example = examples.get(organization_id)
+        example_text = f", e.g. {example}" if example else ""
+        write(f"{prefix} failed for organization {organization_id}: {count} row(s){example_text}")
+    if len(ordered) > MAX_ALERT_LINES:
+        write(f"{prefix} failed for {len(ordered) - MAX_ALERT_LINES} more organization(s)")
+
+
+def failed_check_summary(outcome: CheckOutcome, organization_ids: Sequence[str]) -> dict:
+    """Which check failed, how badly, where: ids and counts only. A check that could not
+    evaluate failed for every organization it checked."""
+    failures = outcome.failures
+    summary = {
+        "check": outcome.check_name,
+        "severity": outcome.severity,
+        "organizations": sorted(failures.rows_by_organization) or list(organization_ids),
+        "failing_rows": failures.total,
+    }
+    if failures.error:
+        summary["error"] = failures.error
+    return summary
+
+
+def record_failed_checks(
+    context: AssetCheckExecutionContext, conn: psycopg.Connection, failed: Sequence[CheckOutcome],
+    organization_ids: Sequence[str],
+) -> None:
+    """Best effort: the run log has the failures already, so a run history the database
+    cannot take (it is down, say) is a warning, never a crashed check step."""
+    try:
+        with conn.transaction():
+            record_check_failures(conn, context.run.run_id, [failed_check_summary(o, organization_ids) for o in failed])
+    except psycopg.Error as error:
+        context.log.warning(f"could not record the failed checks in application_logs: {database_error_text(error)}")
+
+
+def report_outcomes(
+    context: AssetCheckExecutionContext, conn: psycopg.Connection, outcomes: Sequence[CheckOutcome],
+    organization_ids: Sequence[str],
+) -> list[AssetCheckResult]:
+    """Logs and records the failures, then gives the results for the step to yield."""
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    for outcome in failed:
+        log_alerts(context.log, outcome)
+    if failed:
+        record_failed_checks(context, conn, failed, organization_ids)
+    return [asset_check_result(outcome, len(organization_ids)) for outcome in outcomes]

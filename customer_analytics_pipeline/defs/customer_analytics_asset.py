@@ -1,0 +1,243 @@
+"""The ``customer_analytics`` asset: refreshes the table for the run's organization partitions."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Optional
+
+import psycopg
+from dagster import (
+    AssetExecutionContext,
+    AssetMaterialization,
+    AssetsDefinition,
+    BackfillPolicy,
+    Config,
+    Failure,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+from pydantic import Field
+
+from customer_analytics_pipeline.defs.failures import (
+    RETRY_ON_TRANSIENT_ERRORS,
+    database_failures_as_dagster_failures,
+    will_retry,
+)
+from customer_analytics_pipeline.defs.metadata import column_schema
+from customer_analytics_pipeline.defs.partitions import organizations_partitions
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.settings import Settings
+from customer_analytics_pipeline.warehouse.errors import describe
+from customer_analytics_pipeline.warehouse.migrations import ensure_schema_current
+from customer_analytics_pipeline.warehouse.refresh import (
+    REFRESH_CODE_VERSION,
+    OrganizationsFailed,
+    RefreshMode,
+    RefreshParameters,
+    RefreshResult,
+    parse_as_of,
+    refresh_customer_analytics,
+)
+from customer_analytics_pipeline.warehouse.run_history import record_failure, record_success
+from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE
+
+# Dagster concurrency pool capping refresh steps that hit the database at once (its limit
+# is set in dagster.yaml).
+DATABASE_POOL = "customer_analytics_database"
+
+class CustomerAnalyticsConfig(Config):
+    """Run config of a refresh (every key optional; SPEC section 5)."""
+
+    mode: RefreshMode = Field(
+        default=RefreshParameters.mode, description="full: all history; recent: look-back window."
+    )
+    lookback_days: int = Field(
+        default=RefreshParameters.lookback_days, description="recent mode: days of source changes to recompute."
+    )
+    as_of: Optional[str] = Field(
+        default=None, description="ISO 8601 instant segments are relative to (no offset = UTC); default: run start."
+    )
+    new_days: int = Field(
+        default=RefreshParameters.new_days, description="NEW if first_booking_at is within this many days of as_of."
+    )
+    active_days: int = Field(
+        default=RefreshParameters.active_days, description="ACTIVE if last_booking_at is within this many days."
+    )
+    at_risk_days: int = Field(
+        default=RefreshParameters.at_risk_days, description="AT_RISK if last_booking_at is within this many days."
+    )
+
+
+def run_start(context: AssetExecutionContext) -> datetime:
+    """When the run started (stable across step retries): the default as_of."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = record.start_time if record else None
+    return datetime.fromtimestamp(started, tz=UTC) if started else datetime.now(UTC)
+
+
+def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime) -> RefreshParameters:
+    """Validated refresh parameters; bad config fails the run with a plain message, unretried."""
+    try:
+        return RefreshParameters(
+            mode=config.mode,
+            as_of=parse_as_of(config.as_of) if config.as_of else run_started_at,
+            lookback_days=config.lookback_days,
+            new_days=config.new_days,
+            active_days=config.active_days,
+            at_risk_days=config.at_risk_days,
+        )
+    except ValueError as error:
+        raise Failure(description=f"invalid customer_analytics config: {error}", allow_retries=False) from error
+
+
+def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict:
+    """Counts of what the refresh did, the segment mix and the column schema."""
+    per_organization = [
+        TableRecord(
+            {
+                "organization_id": o.organization_id,
+                "rows": o.row_count,
+                "inserted": o.rows_inserted,
+                "updated": o.rows_updated,
+                "deleted": o.rows_deleted,
+                "unchanged": o.rows_unchanged,
+            }
+        )
+        for o in result.organizations[:100]
+    ]
+    return {
+        "mode": result.mode,
+        "as_of": result.as_of.isoformat(),
+        "organizations": len(result.organizations),
+        "rows_recomputed": result.rows_recomputed,
+        "rows_inserted": result.total("rows_inserted"),
+        "rows_updated": result.total("rows_updated"),
+        "rows_deleted": result.total("rows_deleted"),
+        "rows_unchanged": result.total("rows_unchanged"),
+        "dagster/row_count": result.total("row_count"),
+        "duration_seconds": round(result.duration_seconds, 3),
+        "segment_counts": MetadataValue.json(result.segment_counts),
+        "per_organization": MetadataValue.table(
+            per_organization,
+            schema=TableSchema(
+                columns=[TableColumn("organization_id", "string")]
+                + [TableColumn(name, "int") for name in ("rows", "inserted", "updated", "deleted", "unchanged")]
+            ),
+        ),
+        "dagster/column_schema": schema,
+    }
+
+
+def record_final_failure(
+    context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None,
+    committed_organization_ids: list[str],
+) -> None:
+    """Appends the failure to application_logs unless the RetryPolicy will try again.
+
+    Best effort: if the database is what failed, the run-failure sensor records it later.
+    """
+    if will_retry(error, context.retry_number):
+        return
+    cause = error.description if isinstance(error, Failure) else describe(error)
+    try:
+        with database.connect() as conn:
+            record_failure(
+                conn, context.run.run_id, cause, mode, context.partition_keys, committed_organization_ids
+            )
+    except (psycopg.Error, ValueError) as write_error:  # ValueError: a malformed DATABASE_URL
+        context.log.warning(f"could not record the failure in application_logs: {describe(write_error)}")
+
+
+def committed_materializations(
+    context: AssetExecutionContext, failed: OrganizationsFailed
+) -> Iterator[AssetMaterialization]:
+    """The organizations that committed although others of the batch failed."""
+    for organization in failed.refreshed.organizations if failed.refreshed else ():
+        yield AssetMaterialization(
+            asset_key=context.asset_key,
+            partition=organization.organization_id,
+            metadata={"dagster/row_count": organization.row_count, "rows_inserted": organization.rows_inserted,
+                      "rows_updated": organization.rows_updated, "rows_deleted": organization.rows_deleted},
+        )
+
+
+def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
+    """The run's failure naming each organization that kept its previous rows, the
+    customer whose data broke it and the cause."""
+    for failure in failed.failures:
+        context.log.error(f"customer_analytics kept the previous rows of {failure}")
+    return Failure(
+        description=str(failed),
+        metadata={
+            "failed_organizations": MetadataValue.json(
+                [{"organization_id": f.organization_id, "square_customer_id": f.square_customer_id, "cause": f.cause}
+                 for f in failed.failures[:100]]
+            ),
+            "committed_organizations": len(failed.refreshed.organizations) if failed.refreshed else 0,
+        },
+        allow_retries=False,
+    )
+
+
+def refresh_organizations(
+    context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
+) -> Iterator[AssetMaterialization | MaterializeResult]:
+    """Refreshes every organization partition of the run together, in one transaction
+    (per organization when bad data in some must not block the others)."""
+    committed: list[str] = []
+    try:
+        parameters = refresh_parameters(config, run_start(context))
+        organization_ids = context.partition_keys
+        context.log.info(
+            f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, "
+            f"as_of={parameters.as_of.isoformat()}"
+        )
+        with database_failures_as_dagster_failures("customer_analytics refresh"), database.connect() as conn:
+            for migration in ensure_schema_current(conn):
+                context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
+            try:
+                result = refresh_customer_analytics(
+                    conn, organization_ids, parameters, log=context.log.info,
+                    before_commit=lambda conn, result: record_success(conn, result, context.run.run_id),
+                )
+            except OrganizationsFailed as failed:
+                committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
+                yield from committed_materializations(context, failed)
+                raise partial_failure(context, failed) from None
+            schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
+    except Exception as error:
+        record_final_failure(context, database, error, config.mode, committed)
+        raise
+    if result.unknown_organization_ids:
+        context.log.warning(
+            f"{len(result.unknown_organization_ids)} partition(s) have no organizations row and were left empty: "
+            + ", ".join(result.unknown_organization_ids[:10])
+        )
+    context.log.info(
+        f"customer_analytics: {result.total('row_count')} rows, {result.total('rows_inserted')} inserted, "
+        f"{result.total('rows_updated')} updated, {result.total('rows_deleted')} deleted "
+        f"in {result.duration_seconds:.2f}s"
+    )
+    yield MaterializeResult(metadata=materialization_metadata(result, schema))
+
+
+def build_customer_analytics(settings: Settings) -> AssetsDefinition:
+    """The asset, with the pool, the freshness window and a code version that changes with
+    any SQL the refresh runs or the schema it writes."""
+    return asset(
+        name=CUSTOMER_ANALYTICS_TABLE,
+        partitions_def=organizations_partitions,
+        # Single-run backfills are what let one run refresh many organizations together.
+        backfill_policy=BackfillPolicy.single_run(),
+        retry_policy=RETRY_ON_TRANSIENT_ERRORS,
+        pool=DATABASE_POOL,
+        freshness_policy=FreshnessPolicy.time_window(fail_window=settings.freshness_window),
+        code_version=REFRESH_CODE_VERSION,
+        kinds={"postgres", "sql"},
+        group_name="customer_analytics",
+        description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
+    )(refresh_organizations)

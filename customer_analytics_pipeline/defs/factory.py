@@ -1,0 +1,39 @@
+"""The one factory of the Dagster layer: every Dagster object of the project, built from
+one ``Settings``."""
+
+from dagster import Definitions, EnvVar
+
+from customer_analytics_pipeline.defs.appointments_view_asset import analytics_appointments_by_location_daily
+from customer_analytics_pipeline.defs.checks import appointments_view_checks, customer_analytics_checks
+from customer_analytics_pipeline.defs.customer_analytics_asset import build_customer_analytics
+from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.defs.schedules import build_schedules
+from customer_analytics_pipeline.defs.sensors import organization_partitions_sensor, refresh_failure_sensor
+from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings
+
+
+def database_resource(settings: Settings) -> PostgresResource:
+    """DATABASE_URL through EnvVar (never shown, stored or logged), or the embedded server
+    when it is unset; the session limits from the settings."""
+    limits = settings.session_limits
+    return PostgresResource(
+        database_url=EnvVar(DATABASE_URL_VARIABLE) if settings.database_url_set else None,
+        embedded_data_dir=settings.embedded_data_dir,
+        statement_timeout_seconds=limits.statement_timeout_seconds,
+        lock_timeout_seconds=limits.lock_timeout_seconds,
+        idle_in_transaction_timeout_seconds=limits.idle_in_transaction_timeout_seconds,
+    )
+
+
+def build_definitions(settings: Settings, database: PostgresResource | None = None) -> Definitions:
+    """Everything the project defines, from ``settings``; bound to ``database`` when given
+    (tests bind a scratch one), else to ``database_resource(settings)``."""
+    return Definitions(
+        assets=[build_customer_analytics(settings), analytics_appointments_by_location_daily],
+        asset_checks=[customer_analytics_checks, appointments_view_checks],
+        jobs=[refresh_customer_analytics_job],
+        schedules=build_schedules(settings),
+        sensors=[organization_partitions_sensor, refresh_failure_sensor],
+        resources={"database": database or database_resource(settings)},
+    )

@@ -1,0 +1,77 @@
+"""The organization partitions: one dynamic partition key per organizations.id (lowercase text)."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from dagster import DagsterInstance, DynamicPartitionsDefinition
+
+from customer_analytics_pipeline.warehouse.organizations import organization_keys
+
+ORGANIZATIONS_PARTITION_NAME = "organizations"
+
+# Dagster's run tags for one partition and for a partition-range (single-run backfill) run.
+PARTITION_TAG = "dagster/partition"
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+organizations_partitions = DynamicPartitionsDefinition(name=ORGANIZATIONS_PARTITION_NAME)
+
+
+@dataclass(frozen=True)
+class PartitionChanges:
+    """What makes the partitions equal to the organizations table."""
+
+    to_add: list[str]
+    to_delete: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return not self.to_add and not self.to_delete
+
+
+def partition_changes(existing: Sequence[str], organizations: Sequence[str]) -> PartitionChanges:
+    """Keys to add (new organizations) and to delete (organizations gone), order preserved."""
+    existing_set, organization_set = set(existing), set(organizations)
+    return PartitionChanges(
+        to_add=[key for key in organizations if key not in existing_set],
+        to_delete=[key for key in existing if key not in organization_set],
+    )
+
+
+def sync_organization_partitions(instance: DagsterInstance, conn: psycopg.Connection) -> PartitionChanges:
+    """Makes the instance's organization partitions equal to the organizations table."""
+    changes = partition_changes(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME), organization_keys(conn))
+    if changes.to_add:
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, changes.to_add)
+    for key in changes.to_delete:
+        instance.delete_dynamic_partition(ORGANIZATIONS_PARTITION_NAME, key)
+    return changes
+
+
+def partition_range(all_keys: Sequence[str], start: str, end: str) -> list[str]:
+    """The keys from ``start`` to ``end`` inclusive, in partition order (a range run's keys)."""
+    try:
+        first, last = all_keys.index(start), all_keys.index(end)
+    except ValueError as error:
+        raise ValueError(f"partition range {start}..{end} names an unknown organization partition") from error
+    return list(all_keys[first : last + 1])
+
+
+def organizations_of_run(instance: DagsterInstance, tags: Mapping[str, str]) -> list[str] | None:
+    """The organization partitions a run covers, from its tags; None for an unpartitioned run."""
+    if PARTITION_RANGE_START_TAG in tags:
+        all_keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+        return partition_range(all_keys, tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG])
+    if PARTITION_TAG in tags:
+        return [tags[PARTITION_TAG]]
+    return None
+
+
+def organizations_to_check(instance: DagsterInstance, tags: Mapping[str, str], conn: psycopg.Connection) -> list[str]:
+    """The organizations a check evaluates: those of its run, or every organization when
+    the run is not partitioned or its range no longer resolves (an end deleted)."""
+    try:
+        return organizations_of_run(instance, tags) or organization_keys(conn)
+    except ValueError:
+        return organization_keys(conn)

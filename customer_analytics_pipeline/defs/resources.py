@@ -1,0 +1,67 @@
+"""The PostgreSQL resource: the database named by DATABASE_URL, or an embedded server."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Optional
+
+import psycopg
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from customer_analytics_pipeline.settings import Settings
+from customer_analytics_pipeline.warehouse.connection import (
+    SessionLimits,
+    connect,
+    embedded_database_url,
+    validated_url,
+)
+
+DEFAULT_LIMITS = SessionLimits()
+
+
+class PostgresResource(ConfigurableResource):
+    """Connections (psycopg 3) to the database holding the source and analytics tables.
+
+    ``database_url`` is bound to the ``DATABASE_URL`` environment variable through
+    ``EnvVar`` so it never shows in the UI, the run storage or the logs. Left unset, an
+    embedded PostgreSQL is started on ``embedded_data_dir`` so a newcomer needs no
+    server. The session limits are those of ``SessionLimits``.
+    """
+
+    database_url: Optional[str] = Field(
+        default=None, description="libpq URL of the database; unset means an embedded PostgreSQL."
+    )
+    embedded_data_dir: str = Field(
+        default=Settings.embedded_data_dir,
+        description="Data folder of the embedded PostgreSQL, used only without database_url.",
+    )
+    statement_timeout_seconds: int = Field(
+        default=DEFAULT_LIMITS.statement_timeout_seconds, ge=0, description="Longest a statement may run (0: no limit)."
+    )
+    lock_timeout_seconds: int = Field(
+        default=DEFAULT_LIMITS.lock_timeout_seconds, ge=0,
+        description="Longest a statement may wait for a lock (0: no limit).",
+    )
+    idle_in_transaction_timeout_seconds: int = Field(
+        default=DEFAULT_LIMITS.idle_in_transaction_timeout_seconds, ge=0,
+        description="A session idle this long inside a transaction is ended (0: never).",
+    )
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        return not self.database_url
+
+    def url(self) -> str:
+        """The libpq URL to connect to (starts the embedded server when needed)."""
+        if self.database_url:
+            return validated_url(self.database_url)
+        return embedded_database_url(self.embedded_data_dir)
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        """A new autocommit connection with the session limits set (see ``connect``)."""
+        limits = SessionLimits(
+            self.statement_timeout_seconds, self.lock_timeout_seconds, self.idle_in_transaction_timeout_seconds
+        )
+        with connect(self.url(), limits) as conn:
+            yield conn

@@ -1,0 +1,63 @@
+"""organization_partitions_sensor keeps the partitions equal to the organizations table;
+refresh_failure_sensor records failed refresh runs in application_logs. Both run by
+default once a daemon serves the code location; an operator can still stop them in the UI."""
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    DefaultSensorStatus,
+    DeleteDynamicPartitionsRequest,
+    RunFailureSensorContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
+from customer_analytics_pipeline.defs.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    organization_keys,
+    organizations_of_run,
+    partition_changes,
+)
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.warehouse.run_history import record_failure
+
+
+@sensor(
+    minimum_interval_seconds=60,
+    description="Adds and deletes organization partitions as organizations come and go.",
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def organization_partitions_sensor(context: SensorEvaluationContext, database: PostgresResource):
+    with database.connect() as conn:
+        organizations = organization_keys(conn)
+    changes = partition_changes(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME), organizations)
+    if changes.empty:
+        return SkipReason(f"organization partitions already match {len(organizations)} organization(s)")
+    requests = []
+    if changes.to_add:
+        requests.append(AddDynamicPartitionsRequest(ORGANIZATIONS_PARTITION_NAME, changes.to_add))
+    if changes.to_delete:
+        requests.append(DeleteDynamicPartitionsRequest(ORGANIZATIONS_PARTITION_NAME, changes.to_delete))
+    context.log.info(f"organization partitions: {len(changes.to_add)} to add, {len(changes.to_delete)} to delete")
+    return SensorResult(dynamic_partitions_requests=requests)
+
+
+@run_failure_sensor(
+    monitored_jobs=[refresh_customer_analytics_job],
+    description="Records failed refresh runs that wrote no application_logs row themselves (crashes, lost databases).",
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def refresh_failure_sensor(context: RunFailureSensorContext, database: PostgresResource):
+    run = context.dagster_run
+    with database.connect() as conn:
+        try:
+            organizations = organizations_of_run(context.instance, run.tags) or []
+        except ValueError:  # a range end whose organization was deleted meanwhile
+            organizations = []
+        record_failure(
+            conn, run.run_id, context.failure_event.message or "run failed",
+            run.tags.get("customer_analytics/mode"), organizations,
+        )

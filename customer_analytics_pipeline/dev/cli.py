@@ -1,0 +1,250 @@
+"""Command line: ``customer-analytics migrate | refresh | check | demo | ui``.
+
+For operators, on the application's database: ``migrate`` (the pipeline's schema and
+view), ``refresh`` (the asset's refresh, outside Dagster) and ``check`` (the eight checks
+as a table). For newcomers, on a database of their own: ``demo`` and ``ui`` (see
+``demo_commands``), loaded only when asked for: the operators' commands never import the
+demo generator or numpy.
+"""
+
+import argparse
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import psycopg
+
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.defs.schedules import batches
+from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings, load_settings
+from customer_analytics_pipeline.warehouse.checks.evaluation import CheckOutcome, evaluate_checks
+from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
+from customer_analytics_pipeline.warehouse.errors import describe
+from customer_analytics_pipeline.warehouse.migrations import (
+    SchemaNotCurrent,
+    apply_source_indexes,
+    ensure_schema_current,
+    migrate,
+)
+from customer_analytics_pipeline.warehouse.organizations import organization_keys
+from customer_analytics_pipeline.warehouse.refresh import (
+    OrganizationsFailed,
+    RefreshParameters,
+    normalize_organization_ids,
+    parse_as_of,
+    refresh_customer_analytics,
+)
+from customer_analytics_pipeline.warehouse.run_history import record_failure, record_success
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def prepare_schema(database: PostgresResource, *, demo_tables: bool, source_indexes: bool) -> None:
+    """The demo's source tables (only where asked: production has the application's),
+    the pipeline's migrations and view, then the optional source indexes (only where
+    asked: they are the application owners' to apply, and need ownership of its tables)."""
+    with database.connect() as conn:
+        if demo_tables:
+            from customer_analytics_pipeline.dev.demo.demo_database import create_demo_source_tables
+
+            create_demo_source_tables(conn)
+        for migration in migrate(conn):
+            say(f"  applied migration {migration.version:04d}_{migration.name}")
+        if source_indexes:
+            try:
+                apply_source_indexes(conn)
+            except psycopg.errors.InsufficientPrivilege as error:
+                raise SystemExit(
+                    f"the optional source indexes need the owner of the application's tables: {describe(error)}"
+                ) from error
+
+
+def database_from_environment(settings: Settings) -> PostgresResource:
+    """DATABASE_URL's database, or the embedded one. Outside a Dagster run nothing
+    resolves an EnvVar, so the command reads the variable itself (and never prints it)."""
+    limits = settings.session_limits
+    return PostgresResource(
+        database_url=os.environ.get(DATABASE_URL_VARIABLE) or None,
+        embedded_data_dir=settings.embedded_data_dir,
+        statement_timeout_seconds=limits.statement_timeout_seconds,
+        lock_timeout_seconds=limits.lock_timeout_seconds,
+        idle_in_transaction_timeout_seconds=limits.idle_in_transaction_timeout_seconds,
+    )
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    """``demo`` and ``ui``: imported here, so only they load the demo generator."""
+    from customer_analytics_pipeline.dev import demo_commands
+
+    return demo_commands.run(args)
+
+
+def migrate_command(args: argparse.Namespace) -> None:
+    database = database_from_environment(load_settings())
+    prepare_schema(database, demo_tables=False, source_indexes=args.source_indexes)
+    say("pipeline schema and view are current" + (", optional source indexes in place" if args.source_indexes else ""))
+
+
+def refresh_command(args: argparse.Namespace) -> int:
+    """The asset's refresh (same function, same run history), outside Dagster: the given
+    organizations, or every organization in batches as the schedules run them."""
+    try:
+        parameters = RefreshParameters(
+            mode=args.mode,
+            as_of=parse_as_of(args.as_of) if args.as_of else datetime.now(UTC),
+            lookback_days=args.lookback_days,
+        )
+        organization_ids = normalize_organization_ids(args.organization) if args.organization else None
+    except ValueError as error:
+        say(f"error: {error}")
+        return 2
+    database = database_from_environment(load_settings())
+    failed = False
+    with database.connect() as conn:
+        ensure_schema_current(conn)
+        keys = organization_ids or organization_keys(conn)
+        say(f"refreshing {len(keys)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}")
+        for batch in batches(keys, args.batch_size):
+            run_id = f"cli:{uuid.uuid4()}"
+            try:
+                result = refresh_customer_analytics(
+                    conn, batch, parameters,
+                    before_commit=lambda conn, result, run_id=run_id: record_success(conn, result, run_id),
+                )
+            except OrganizationsFailed as error:
+                committed = [o.organization_id for o in error.refreshed.organizations] if error.refreshed else []
+                record_failure(conn, run_id, str(error), parameters.mode, batch, committed)
+                say(f"  {len(committed)} organization(s) refreshed; failed: " + "; ".join(map(str, error.failures)))
+                failed = True
+                continue
+            except psycopg.Error as error:
+                record_failure(conn, run_id, describe(error), parameters.mode, batch)
+                say(f"  {len(batch)} organization(s) failed, previous rows kept: {describe(error)}")
+                failed = True
+                continue
+            say(
+                f"  {len(result.organizations)} organization(s): {result.total('row_count')} rows, "
+                f"{result.total('rows_inserted')} inserted, {result.total('rows_updated')} updated, "
+                f"{result.total('rows_deleted')} deleted in {result.duration_seconds:.1f}s"
+            )
+    return 1 if failed else 0
+
+
+def check_table(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str]) -> list[str]:
+    """The eight checks per organization, one row each: ``ok``, or the severity and the
+    number of failing rows (``!`` when the check could not evaluate)."""
+    headers = ["organization", *(f"{n}:{o.check_name}" for n, o in enumerate(outcomes, 1))]
+    rows = []
+    for organization_id in organization_ids:
+        cells = [organization_id]
+        for outcome in outcomes:
+            failing = outcome.failures.rows_by_organization.get(organization_id, 0)
+            if outcome.failures.error:
+                cells.append(f"{outcome.severity} !")
+            elif failing:
+                cells.append(f"{outcome.severity} {failing}")
+            else:
+                cells.append("ok")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """The eight checks, evaluated as the Dagster checks evaluate them, printed as a table
+    per organization with the reasons below it; exit 1 when an ERROR check fails."""
+    try:
+        organization_ids = normalize_organization_ids(args.organization) if args.organization else None
+    except ValueError as error:
+        say(f"error: {error}")
+        return 2
+    with database_from_environment(load_settings()).connect() as conn:
+        organization_ids = organization_ids or organization_keys(conn)
+        outcomes = evaluate_checks(conn, organization_ids)
+    for line in check_table(outcomes, organization_ids):
+        say(line)
+    for outcome in outcomes:
+        if outcome.failures.error:
+            say(f"[{outcome.severity}] {outcome.check_name} could not evaluate: {outcome.failures.error}")
+        for sample in outcome.failures.samples:
+            say(f"[{outcome.severity}] {outcome.check_name}: organization {sample.get('organization_id')}, "
+                f"customer {sample.get('square_customer_id')}: {sample.get('problem')}")
+    errors = [o.check_name for o in outcomes if not o.passed and o.severity == ERROR]
+    say(f"{len(outcomes) - len(errors)}/{len(outcomes)} checks without an ERROR failure over "
+        f"{len(organization_ids)} organization(s)" + (f"; failed: {', '.join(errors)}" if errors else ""))
+    return 1 if errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="customer-analytics", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser(
+        "demo", help="load demo data and materialize customer_analytics for every organization (own database only)"
+    )
+    ui_parser = commands.add_parser(
+        "ui", help="start the Dagster UI and daemon on demo data (own database only)"
+    )
+    for subparser in (demo_parser, ui_parser):
+        subparser.add_argument("--organizations", type=int, default=12)
+        subparser.add_argument("--clients-per-org", type=int, default=400)
+        subparser.add_argument("--seed", type=int, default=42)
+        subparser.add_argument("--reload", action="store_true", help="replace the demo's data (only the demo's)")
+    demo_parser.add_argument("--mode", choices=("full", "recent"), default="full")
+    demo_parser.add_argument("--batch-size", type=int, default=5, help="organizations per run")
+    demo_parser.set_defaults(run=run_demo_command)
+    ui_parser.add_argument("--host", default="127.0.0.1")
+    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.set_defaults(run=run_demo_command)
+    migrate_parser = commands.add_parser(
+        "migrate", help="apply the pipeline's migrations to DATABASE_URL (or the embedded server)"
+    )
+    migrate_parser.add_argument(
+        "--source-indexes", action="store_true",
+        help="also build the optional indexes on the application's tables (CONCURRENTLY; needs their owner)",
+    )
+    migrate_parser.set_defaults(run=migrate_command)
+    refresh_parser = commands.add_parser(
+        "refresh", help="refresh customer_analytics (every organization, or those given) outside Dagster"
+    )
+    refresh_parser.add_argument("--mode", choices=("full", "recent"), default="full")
+    refresh_parser.add_argument("--organization", action="append", metavar="ID", help="an organization id (repeatable)")
+    refresh_parser.add_argument(
+        "--as-of", help="ISO 8601 instant segments are relative to (default: now; no offset = UTC)"
+    )
+    refresh_parser.add_argument(
+        "--lookback-days", type=int, default=RefreshParameters.lookback_days, help="recent mode's look-back window"
+    )
+    refresh_parser.add_argument(
+        "--batch-size", type=int, default=Settings.organizations_per_run, help="organizations per transaction"
+    )
+    refresh_parser.set_defaults(run=refresh_command)
+    check_parser = commands.add_parser("check", help="evaluate the eight checks and print them per organization")
+    check_parser.add_argument("--organization", action="append", metavar="ID", help="an organization id (repeatable)")
+    check_parser.set_defaults(run=check_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "batch_size", 1) < 1:
+        say("--batch-size must be at least 1")
+        return 2
+    try:
+        return args.run(args) or 0
+    except ValueError as error:  # a malformed setting, DATABASE_URL included (never with its password)
+        say(f"error: {error}")
+        return 2
+    except SchemaNotCurrent as error:
+        say(f"error: {error}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,0 @@
-"""Dagster resources."""
-
-from customer_analytics_pipeline.resources.database import PostgresResource
-
-__all__ = ["PostgresResource"]

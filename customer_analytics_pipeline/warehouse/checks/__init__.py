@@ -1,0 +1,1 @@
+"""The eight checks of SPEC section 4, evaluated without Dagster."""

@@ -1,0 +1,107 @@
+"""What a check found, without Dagster: the Dagster checks and the ``check`` command
+report the same outcomes.
+
+Every check SQL (``sql/checks/<check>.sql``) selects the failing rows as
+``(organization_id, square_customer_id, problem, email_address, phone_number)``;
+``find_failures`` counts them per organization and keeps a few masked samples. Only
+text comes out of the database (a timestamp at 'infinity' or in a BC year has no Python
+value), and a database error becomes a failed outcome that says why, never a crash.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from customer_analytics_pipeline.warehouse.checks.masking import (
+    database_error_text,
+    mask_personal_fields,
+)
+from customer_analytics_pipeline.warehouse.sql_files import load_sql
+
+T = TypeVar("T")
+
+ERROR = "ERROR"
+WARN = "WARN"
+SAMPLES_PER_ORGANIZATION = 3
+MAX_SAMPLES = 10
+# Problem texts are built in SQL from the row's values: a huge one is cut there.
+MAX_PROBLEM_CHARACTERS = 300
+
+
+@dataclass(frozen=True)
+class Failures:
+    """The failing rows of one check, counted per organization, with masked samples."""
+
+    rows_by_organization: Mapping[str, int] = field(default_factory=dict)
+    samples: Sequence[Mapping[str, Any]] = ()
+    error: str | None = None  # the check could not evaluate (e.g. the table is missing)
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows_by_organization.values())
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or bool(self.rows_by_organization)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check's verdict. ``details`` holds JSON-ready extras (a masked sample row,
+    the segment distribution)."""
+
+    check_name: str
+    asset: str  # "customer_analytics" or the view's name
+    severity: str  # ERROR or WARN: what a failure of this outcome means
+    failures: Failures
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures.failed
+
+
+def attempt(conn: psycopg.Connection, compute: Callable[[], T]) -> tuple[T | None, str | None]:
+    """``(compute(), None)``, run in a transaction of its own so a failed statement leaves
+    the connection usable for the next check; ``(None, why)`` when the database refused."""
+    try:
+        with conn.transaction():
+            return compute(), None
+    except psycopg.Error as error:
+        return None, database_error_text(error)
+
+
+def failures_or_error(conn: psycopg.Connection, evaluate: Callable[[], Failures]) -> Failures:
+    """``evaluate()``, or a failure naming the database error that stopped it."""
+    failures, error = attempt(conn, evaluate)
+    return Failures(error=error) if error else failures
+
+
+def find_failures(conn: psycopg.Connection, sql_file: str, organization_ids: Sequence[str]) -> Failures:
+    """Runs a failing-rows query of ``sql/checks/`` (a bare SELECT, see its README) for
+    the organizations."""
+    query = sql.SQL(
+        "WITH failures AS ({failures}),"
+        " numbered AS (SELECT f.*,"
+        "   row_number() OVER (PARTITION BY organization_id ORDER BY square_customer_id) AS position,"
+        "   count(*) OVER (PARTITION BY organization_id) AS failing_rows FROM failures AS f)"
+        " SELECT organization_id::text AS organization_id, failing_rows, square_customer_id,"
+        "   left(problem, {problem_characters}) AS problem, email_address, phone_number"
+        " FROM numbered WHERE position <= {samples} ORDER BY organization_id, position"
+    ).format(
+        failures=sql.SQL(load_sql(sql_file)),
+        problem_characters=MAX_PROBLEM_CHARACTERS,
+        samples=SAMPLES_PER_ORGANIZATION,
+    )
+
+    def evaluate() -> Failures:
+        with conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(query, {"organization_ids": list(organization_ids)}).fetchall()
+        counts = {row["organization_id"]: row.pop("failing_rows") for row in rows}
+        return Failures(counts, [mask_personal_fields(row) for row in rows[:MAX_SAMPLES]])
+
+    return failures_or_error(conn, evaluate)

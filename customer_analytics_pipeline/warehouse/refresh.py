@@ -1,0 +1,346 @@
+"""The customer_analytics refresh: set-based SQL inside PostgreSQL, one transaction per
+batch (per organization when bad data in one must not block the others).
+
+Python here only sequences the SQL files of ``sql/refresh`` and counts what they did;
+every metric is defined once, in ``compute_customer_rows.sql``.
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from customer_analytics_pipeline.warehouse.errors import describe
+from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
+from customer_analytics_pipeline.warehouse.migrations import available_migrations
+from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_CONTENT_COLUMNS
+from customer_analytics_pipeline.warehouse.sql_files import load_sql, sql_files_version
+
+RefreshMode = Literal["full", "recent"]
+REFRESH_MODES: tuple[RefreshMode, ...] = ("full", "recent")
+
+# The refresh's SQL, step by step (sql/refresh/README.md says how the files share state).
+LOCK_ORGANIZATIONS_SQL = "refresh/lock_organizations.sql"
+SELECT_TARGETS_SQL: dict[RefreshMode, str] = {
+    "full": "refresh/select_targets_full.sql",
+    "recent": "refresh/select_targets_recent.sql",
+}
+COMPUTE_ROWS_SQL = "refresh/compute_customer_rows.sql"
+UPSERT_TEMPLATE_SQL = "refresh/upsert_customer_analytics.template.sql"
+UPDATE_SEGMENTS_SQL = "refresh/update_segments.sql"
+RECORD_STATE_SQL = "refresh/record_refresh_state.sql"
+COUNT_SEGMENTS_SQL = "refresh/count_segments.sql"
+REFRESH_SQL_FILES = (LOCK_ORGANIZATIONS_SQL, *SELECT_TARGETS_SQL.values(), COMPUTE_ROWS_SQL, UPSERT_TEMPLATE_SQL,
+                     UPDATE_SEGMENTS_SQL, RECORD_STATE_SQL, COUNT_SEGMENTS_SQL)
+# The asset's code version: changes with any SQL the refresh runs, the migrations that
+# shape what it writes, or the columns it writes.
+REFRESH_CODE_VERSION = sql_files_version(
+    [*REFRESH_SQL_FILES, *(m.path for m in available_migrations())], extra=",".join(CUSTOMER_ANALYTICS_CONTENT_COLUMNS)
+)
+
+# The refresh's hash aggregates stay in memory for large organizations; SET LOCAL
+# scope, so only the refresh transaction gets it.
+REFRESH_WORK_MEM = "256MB"
+# Day counts beyond a century are certainly typos (and would overflow the hour math);
+# as_of outside these years is too (and as_of - lookback must stay a valid date).
+MAX_DAYS = 36_500
+MIN_AS_OF = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_AS_OF = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RefreshParameters:
+    """What a refresh computes: the mode, the instant segments are relative to, the windows."""
+
+    mode: RefreshMode = "full"
+    as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
+    lookback_days: int = 90
+    new_days: int = 30
+    active_days: int = 90
+    at_risk_days: int = 180
+
+    def __post_init__(self) -> None:
+        if self.mode not in REFRESH_MODES:
+            raise ValueError(f"mode must be one of {REFRESH_MODES}, got {self.mode!r}")
+        if self.as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware (use parse_as_of for user input)")
+        if not MIN_AS_OF <= self.as_of <= MAX_AS_OF:
+            raise ValueError(
+                f"as_of must be between {MIN_AS_OF.date()} and {MAX_AS_OF.date()}, got {self.as_of.isoformat()}"
+            )
+        for name in ("lookback_days", "new_days", "active_days", "at_risk_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+                raise ValueError(f"{name} must be a whole number of days from 0 to {MAX_DAYS}, got {value!r}")
+
+    @property
+    def changed_since(self) -> datetime:
+        """Start of recent mode's look-back window (days of exactly 86,400 s)."""
+        return self.as_of - timedelta(days=self.lookback_days)
+
+
+@dataclass(frozen=True)
+class OrganizationRefresh:
+    """What a refresh did to one organization's rows."""
+
+    organization_id: str
+    rows_inserted: int
+    rows_updated: int
+    rows_deleted: int
+    row_count: int
+
+    @property
+    def rows_unchanged(self) -> int:
+        return self.row_count - self.rows_inserted - self.rows_updated
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What one batch's refresh did, for the materialization metadata."""
+
+    mode: RefreshMode
+    as_of: datetime
+    organizations: tuple[OrganizationRefresh, ...]
+    unknown_organization_ids: tuple[str, ...]
+    rows_recomputed: int
+    segment_counts: dict[str, int]
+    duration_seconds: float
+
+    def total(self, attribute: str) -> int:
+        """Sum of an OrganizationRefresh count over the batch."""
+        return sum(getattr(organization, attribute) for organization in self.organizations)
+
+    @property
+    def rows_changed(self) -> int:
+        return self.total("rows_inserted") + self.total("rows_updated") + self.total("rows_deleted")
+
+    @classmethod
+    def combine(cls, parameters: "RefreshParameters", results: Sequence["RefreshResult"]) -> "RefreshResult":
+        """One result for organizations refreshed in separate transactions."""
+        segment_counts: dict[str, int] = {}
+        for result in results:
+            for segment, customers in result.segment_counts.items():
+                segment_counts[segment] = segment_counts.get(segment, 0) + customers
+        return cls(
+            mode=parameters.mode,
+            as_of=parameters.as_of,
+            organizations=tuple(o for result in results for o in result.organizations),
+            unknown_organization_ids=tuple(o for result in results for o in result.unknown_organization_ids),
+            rows_recomputed=sum(result.rows_recomputed for result in results),
+            segment_counts=dict(sorted(segment_counts.items())),
+            duration_seconds=sum(result.duration_seconds for result in results),
+        )
+
+
+@dataclass(frozen=True)
+class OrganizationFailure:
+    """An organization whose refresh failed on bad data and kept its previous rows."""
+
+    organization_id: str
+    square_customer_id: str | None  # the customer whose rows break it, when one was found
+    cause: str
+
+    def __str__(self) -> str:
+        customer = f", customer {self.square_customer_id}" if self.square_customer_id else ""
+        return f"organization {self.organization_id}{customer}: {self.cause}"
+
+
+class OrganizationsFailed(Exception):
+    """Some organizations of a batch failed on bad data; ``refreshed`` (the others) committed."""
+
+    def __init__(self, refreshed: "RefreshResult | None", failures: Sequence[OrganizationFailure]):
+        self.refreshed = refreshed
+        self.failures = tuple(failures)
+        committed = len(refreshed.organizations) if refreshed else 0
+        super().__init__(
+            f"refresh failed for {len(self.failures)} organization(s) on bad data, "
+            f"{committed} other organization(s) committed: " + "; ".join(str(f) for f in self.failures[:10])
+        )
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ISO 8601 instant; without a UTC offset it is taken as UTC (SPEC section 2)."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise ValueError(f"as_of must be an ISO 8601 timestamp such as 2026-05-20T15:00:00Z, got {text!r}") from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def normalize_organization_ids(organization_ids: Sequence[str]) -> list[str]:
+    """Sorted, de-duplicated lowercase UUID texts; a malformed key is an error, not a skip."""
+    normalized = set()
+    for key in organization_ids:
+        try:
+            normalized.add(str(uuid.UUID(str(key))))
+        except ValueError as error:
+            raise ValueError(f"organization partition key {key!r} is not a UUID") from error
+    if not normalized:
+        raise ValueError("a refresh needs at least one organization")
+    return sorted(normalized)
+
+
+def _upsert_statement() -> sql.Composed:
+    columns = [sql.Identifier(name) for name in CUSTOMER_ANALYTICS_CONTENT_COLUMNS]
+    return sql.SQL(load_sql(UPSERT_TEMPLATE_SQL)).format(
+        columns=sql.SQL(", ").join(columns),
+        excluded_columns=sql.SQL(", ").join(sql.SQL("excluded.{}").format(c) for c in columns),
+        new_columns=sql.SQL(", ").join(sql.SQL("r.{}").format(c) for c in columns),
+        current_columns=sql.SQL(", ").join(sql.SQL("ca.{}").format(c) for c in columns),
+    )
+
+
+def refresh_customer_analytics(
+    conn: psycopg.Connection,
+    organization_ids: Sequence[str],
+    parameters: RefreshParameters,
+    log: Callable[[str], None] = lambda message: None,
+    before_commit: Callable[[psycopg.Connection, "RefreshResult"], None] = lambda conn, result: None,
+) -> RefreshResult:
+    """Refreshes customer_analytics for a batch of organizations.
+
+    The batch is tried in one transaction: readers see all of its new rows or none.
+    When bad data in one organization makes it fail (a PostgreSQL data error such as an
+    overflowing sum), each organization is refreshed again in a transaction of its own,
+    so the healthy ones commit and the others keep their previous rows; then
+    ``OrganizationsFailed`` names each failed organization, the customer whose data
+    broke it and the cause. Any other error rolls the whole batch back and propagates.
+    ``before_commit(conn, result)`` runs inside the transaction that commits the last
+    organization of the batch (the run-history row is written there).
+    """
+    if not conn.autocommit:
+        raise ValueError("refresh_customer_analytics manages its own transaction: pass an autocommit connection")
+    organization_ids = normalize_organization_ids(organization_ids)
+    try:
+        with conn.transaction():
+            result = _refresh_in_transaction(conn, organization_ids, parameters, log)
+            before_commit(conn, result)
+        return result
+    except psycopg.errors.DataError as error:
+        if len(organization_ids) == 1:
+            raise OrganizationsFailed(None, [_failure_of(conn, organization_ids[0], parameters, error)]) from error
+        log(f"bad data in the batch ({describe(error)}); refreshing its organizations one by one")
+    refreshed, failures = [], []
+    for organization_id in organization_ids:
+        try:
+            with conn.transaction():
+                refreshed.append(_refresh_in_transaction(conn, [organization_id], parameters, log))
+        except psycopg.errors.DataError as error:
+            failures.append(_failure_of(conn, organization_id, parameters, error))
+            log(f"organization {organization_id} kept its previous rows: {failures[-1].cause}")
+    result = RefreshResult.combine(parameters, refreshed)
+    if failures:
+        raise OrganizationsFailed(result, failures)
+    with conn.transaction():
+        before_commit(conn, result)
+    return result
+
+
+def _refresh_in_transaction(
+    conn: psycopg.Connection, organization_ids: list[str], parameters: RefreshParameters, log: Callable[[str], None]
+) -> RefreshResult:
+    """Every step of one refresh, inside the caller's transaction."""
+    params = _sql_parameters(organization_ids, parameters)
+    started = time.perf_counter()
+    conn.execute("SELECT set_config('work_mem', %s, true)", (REFRESH_WORK_MEM,))
+    conn.execute(load_sql(LOCK_ORGANIZATIONS_SQL), params)
+    log(f"locked {len(organization_ids)} organization(s); selecting customers ({parameters.mode})")
+
+    conn.execute(load_sql(SELECT_TARGETS_SQL[parameters.mode]), params)
+    conn.execute("ANALYZE refresh_targets")
+    compute = conn.execute(load_sql(COMPUTE_ROWS_SQL), params)
+    rows_recomputed = compute.rowcount
+    conn.execute("ANALYZE refresh_rows")
+    log(f"recomputed {rows_recomputed} customer(s); writing changes")
+
+    written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement())}
+    segments_moved = {}
+    if parameters.mode == "recent":
+        segments_moved = dict(conn.execute(load_sql(UPDATE_SEGMENTS_SQL), params).fetchall())
+    state = conn.execute(load_sql(RECORD_STATE_SQL), params).fetchall()
+    organizations = []
+    for organization_id, row_count, previous_row_count in state:
+        inserted, updated = written.get(organization_id, (0, 0))
+        organizations.append(
+            OrganizationRefresh(
+                organization_id=organization_id,
+                rows_inserted=inserted,
+                rows_updated=updated + segments_moved.get(organization_id, 0),
+                # Client deletions cascade to customer_analytics between refreshes:
+                # what the previous refresh left, plus inserts, minus what is there now.
+                rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
+                row_count=row_count,
+            )
+        )
+    known = {organization.organization_id for organization in organizations}
+    return RefreshResult(
+        mode=parameters.mode,
+        as_of=parameters.as_of,
+        organizations=tuple(organizations),
+        unknown_organization_ids=tuple(o for o in organization_ids if o not in known),
+        rows_recomputed=rows_recomputed,
+        segment_counts=dict(conn.execute(load_sql(COUNT_SEGMENTS_SQL), params).fetchall()),
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+def _sql_parameters(organization_ids: list[str], parameters: RefreshParameters) -> dict:
+    return {
+        "organization_ids": organization_ids,
+        "lock_namespace": ORGANIZATION_LOCK_NAMESPACE,
+        "as_of": parameters.as_of,
+        "changed_since": parameters.changed_since,
+        "new_days": parameters.new_days,
+        "active_days": parameters.active_days,
+        "at_risk_days": parameters.at_risk_days,
+        "mode": parameters.mode,
+    }
+
+
+def _failure_of(
+    conn: psycopg.Connection, organization_id: str, parameters: RefreshParameters, error: psycopg.Error
+) -> "OrganizationFailure":
+    """The organization, the customer whose rows break its refresh, and the cause."""
+    return OrganizationFailure(organization_id, _customer_breaking_refresh(conn, organization_id, parameters),
+                               describe(error))
+
+
+def _customer_breaking_refresh(
+    conn: psycopg.Connection, organization_id: str, parameters: RefreshParameters
+) -> str | None:
+    """Bisects the organization's customers to one whose metrics fail to compute; None
+    when the metrics of every customer compute (the error was elsewhere). Read-only:
+    everything it creates is rolled back. About twice the cost of one refresh, paid
+    only when a refresh has already failed."""
+    params = _sql_parameters([organization_id], parameters)
+    with conn.transaction(force_rollback=True):
+        conn.execute(load_sql(SELECT_TARGETS_SQL[parameters.mode]), params)
+        customers = [row[0] for row in conn.execute(
+            "SELECT square_customer_id FROM refresh_targets ORDER BY square_customer_id COLLATE \"C\"")]
+        conn.execute("DROP TABLE refresh_targets")
+        while len(customers) > 1:
+            half = customers[: len(customers) // 2]
+            customers = half if _metrics_fail(conn, params, half) else customers[len(half):]
+        return customers[0] if customers and _metrics_fail(conn, params, customers) else None
+
+
+def _metrics_fail(conn: psycopg.Connection, params: dict, customer_ids: list[str]) -> bool:
+    """Whether computing the metrics of these customers raises a data error (rolled back)."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(
+                "CREATE TEMP TABLE refresh_targets ON COMMIT DROP AS"
+                " SELECT organization_id, square_customer_id"
+                " FROM unnest(%(organization_ids)s::uuid[]) AS organization_id,"
+                " unnest(%(customer_ids)s::text[]) AS square_customer_id",
+                {**params, "customer_ids": customer_ids},
+            )
+            conn.execute(load_sql(COMPUTE_ROWS_SQL), params)
+    except psycopg.errors.DataError:
+        return True
+    return False

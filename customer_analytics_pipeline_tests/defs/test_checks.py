@@ -1,0 +1,273 @@
+"""Each asset check fails on the corruption it guards against (and only that one), passes on
+clean data, blocks the run on ERROR and only warns on a segment shift."""
+
+import logging
+import uuid
+from datetime import timedelta
+
+import pytest
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    instance_for_test,
+    materialize,
+)
+
+from customer_analytics_pipeline.defs.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    organizations_to_check,
+)
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_checks, segment_shifts
+from customer_analytics_pipeline.warehouse.run_history import CRON_NAME
+from customer_analytics_pipeline.warehouse.views import VIEW_NAME
+from customer_analytics_pipeline_tests.check_runs import (
+    ALL_CHECKS,
+    ASSETS_AND_CHECKS,
+    checks_run,
+    evaluations_by_name,
+    failed,
+    one_customer,
+    run_checks_only,
+)
+from customer_analytics_pipeline_tests.helpers import anchor, organization_ids
+
+
+def test_all_eight_checks_pass_on_clean_generated_data(refreshed, database_url):
+    evaluations = run_checks_only(database_url)
+    assert set(evaluations) == ALL_CHECKS
+    assert failed(evaluations) == set()
+    assert evaluations["sample_record_valid"].metadata["sample_row"].value["square_customer_id"]
+
+
+CORRUPTIONS = {
+    "missing column": ("ALTER TABLE customer_analytics DROP COLUMN booking_notes", None, "table_exists"),
+    "missing row": ("DELETE FROM customer_analytics"
+                    " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s",
+                    "TRUE", "row_count_matches_clients"),
+    "negative count": (("UPDATE customer_analytics SET total_no_shows = -1"
+                        " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s"),
+                       "TRUE", "sample_record_valid"),
+    "unknown segment": (("UPDATE customer_analytics SET customer_segment = 'VIP'"
+                         " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s"),
+                        "TRUE", "segment_distribution"),
+    "wrong average": (("UPDATE customer_analytics SET avg_ticket_cents = avg_ticket_cents + 1"
+                       " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s"),
+                      "total_payments > 0", "avg_ticket_consistent"),
+    "wrong first booking": (("UPDATE customer_analytics SET first_booking_id = first_booking_id || '-x'"
+                             " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s"),
+                            "first_booking_id IS NOT NULL", "first_booking_at_matches_source"),
+    "wrong referral flag": (("UPDATE customer_analytics SET is_referrer = NOT is_referrer"
+                             " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s"),
+                            "TRUE", "referral_data_valid"),
+    "dropped view": (f"DROP VIEW {VIEW_NAME}", None, "appointments_view_available"),
+}
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_each_corruption_fails_exactly_its_check(refreshed, database_url, corruption):
+    statement, where, check_name = CORRUPTIONS[corruption]
+    params = {}
+    if where is not None:
+        org, customer = one_customer(refreshed, where)
+        params = {"org": org, "customer": customer}
+    refreshed.execute(statement, params)
+
+    evaluations = run_checks_only(database_url)
+    assert failed(evaluations) == {check_name}
+    metadata = evaluations[check_name].metadata
+    if where is not None:
+        assert metadata["failing_rows"].value == 1
+        assert metadata["failing_rows_by_organization"].value == {params["org"]: 1}
+        sample = metadata["failing_samples"].value[0]
+        assert sample["square_customer_id"] == params["customer"] or check_name == "row_count_matches_clients"
+        assert sample["problem"]
+    else:
+        assert metadata["error"].value
+
+
+def test_extra_row_without_a_client_fails_row_count(refreshed, database_url):
+    org, _ = one_customer(refreshed)
+    with refreshed.transaction():
+        refreshed.execute("SET LOCAL session_replication_role = replica")  # bypass the foreign key
+        refreshed.execute(
+            "INSERT INTO customer_analytics (organization_id, square_customer_id, email_address, phone_number,"
+            " customer_segment) VALUES (%s, 'ghost', 'ghost.person@example.com', '+1 555 010 7788', 'LOST')",
+            (org,),
+        )
+    evaluations = run_checks_only(database_url)
+    assert failed(evaluations) == {"row_count_matches_clients"}
+    sample = evaluations["row_count_matches_clients"].metadata["failing_samples"].value[0]
+    assert sample["square_customer_id"] == "ghost"
+    # Contacts never reach metadata in clear.
+    assert sample["email_address"] == "g***@***.com" and sample["phone_number"] == "***88"
+
+
+def run_scheduled_style(database_url, config):
+    """customer_analytics for every organization, its checks and the view, in one range run."""
+    instance = DagsterInstance.ephemeral()
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        keys = organization_ids(conn)
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
+    result = materialize(
+        ASSETS_AND_CHECKS,
+        instance=instance,
+        resources={"database": PostgresResource(database_url=database_url)},
+        run_config={"ops": {"customer_analytics": {"config": config}}},
+        tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+        raise_on_error=False,
+    )
+    logs = [(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)]
+    return result, logs
+
+
+def test_error_failure_fails_the_run_and_blocks_the_view(refreshed, database_url):
+    as_of = anchor(refreshed)
+    org, customer = one_customer(refreshed, "first_booking_id IS NOT NULL")
+    refreshed.execute(f"DROP VIEW {VIEW_NAME}")
+    # A change stamped outside recent's look-back: recent cannot see it, the check can.
+    refreshed.execute(
+        "UPDATE bookings SET status = 'CANCELLED_BY_SELLER', updated_at = %s WHERE organization_id = %s AND id ="
+        " (SELECT first_booking_id FROM customer_analytics WHERE organization_id = %s AND square_customer_id = %s)",
+        (as_of - timedelta(days=365), org, org, customer),
+    )
+    # Far enough ahead that no generated row is inside the look-back window.
+    later = (as_of + timedelta(days=1000)).isoformat()
+    result, logs = run_scheduled_style(database_url, {"mode": "recent", "as_of": later})
+
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["first_booking_at_matches_source"].passed
+    materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
+    assert materialized == {"customer_analytics"}
+    assert refreshed.execute("SELECT to_regclass(%s)", (VIEW_NAME,)).fetchone()[0] is None
+    assert any(level == logging.ERROR and "first_booking_at_matches_source" in message and org in message
+               and "1 row" in message for level, message in logs)
+    # application_logs tells the same story: the refresh committed, then its checks failed.
+    assert [(level, payload["status"]) for level, payload in run_history(refreshed, result.run_id)] == [
+        ("info", "success"), ("error", "checks_failed")]
+    (failed_check,) = run_history(refreshed, result.run_id)[1][1]["failed_checks"]
+    assert failed_check == {"check": "first_booking_at_matches_source", "severity": "ERROR",
+                            "organizations": [org], "failing_rows": 1}
+
+
+def test_segment_shift_only_warns_and_the_run_succeeds(refreshed, database_url):
+    as_of = anchor(refreshed)
+    first, _ = run_scheduled_style(database_url, {"mode": "full", "as_of": as_of.isoformat()})
+    assert first.success
+    later = (as_of + timedelta(days=400)).isoformat()  # time alone moves most customers to LOST
+    result, logs = run_scheduled_style(database_url, {"mode": "recent", "as_of": later})
+
+    assert result.success
+    evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}["segment_distribution"]
+    assert not evaluation.passed and evaluation.severity.value == "WARN"
+    assert evaluation.metadata["failing_organizations"].value > 0
+    assert any(level == logging.WARNING and "segment_distribution" in message and "failed for organization" in message
+               for level, message in logs)
+    ((level, payload),) = [row for row in run_history(refreshed, result.run_id) if row[1]["status"] == "checks_failed"]
+    assert level == "warning"
+    assert [(c["check"], c["severity"]) for c in payload["failed_checks"]] == [("segment_distribution", "WARN")]
+
+
+def test_segment_shift_threshold_is_exact():
+    """20 points is not a sharp shift; 20.004 points is (no rounding before comparing)."""
+    before = {"org": {"NEW": 0, "LOST": 25_000}}
+    assert segment_shifts({"org": {"NEW": 5_000, "LOST": 20_000}}, before) == {}
+    shifted = segment_shifts({"org": {"NEW": 5_001, "LOST": 19_999}}, before)
+    assert set(shifted) == {"org"} and shifted["org"]["NEW"] == 0.2
+    assert segment_shifts({"org": {"NEW": 1}}, {}) == {}  # a first evaluation has nothing to compare
+
+
+def test_checks_of_a_run_whose_range_no_longer_resolves_cover_every_organization(conn):
+    """A range run whose end organization was deleted meanwhile: the checks still evaluate
+    (every organization) instead of crashing."""
+    with instance_for_test() as instance:
+        keys = [str(uuid.uuid4()) for _ in range(3)]
+        conn.execute("INSERT INTO organizations (id, name) SELECT k::uuid, 'o' FROM unnest(%s::text[]) AS k", (keys,))
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
+        instance.delete_dynamic_partition(ORGANIZATIONS_PARTITION_NAME, keys[-1])
+        tags = {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]}
+        assert sorted(organizations_to_check(instance, tags, conn)) == sorted(keys)
+        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, [keys[-1]])
+        tags = {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[0]}
+        assert organizations_to_check(instance, tags, conn) == [keys[0]]
+
+
+def run_history(conn, run_id) -> list[tuple[str, dict]]:
+    """(level, payload) of the run's application_logs rows, in order."""
+    return conn.execute(
+        "SELECT level, payload FROM application_logs WHERE payload->>'cron_name' = %s"
+        " AND payload->>'dagster_run_id' = %s ORDER BY id", (CRON_NAME, run_id)).fetchall()
+
+
+# The customer's first booking moved before any booking, its bookings synced after the
+# refresh: first_booking_at_matches_source leaves it to the next refresh, but the view
+# has no day for that first booking, so its new_customers fall one short.
+VIEW_ONLY_CORRUPTION = (
+    ("UPDATE customer_analytics SET first_booking_at = first_booking_at - interval '4000 days'"
+     " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s"),
+    "UPDATE bookings SET updated_at = now() WHERE organization_id = %(org)s AND square_customer_id = %(customer)s",
+)
+
+
+@pytest.mark.parametrize("statements, check_name, asset", [
+    ((CORRUPTIONS["negative count"][0],), "sample_record_valid", "customer_analytics"),
+    (VIEW_ONLY_CORRUPTION, "appointments_view_available", VIEW_NAME),
+])
+def test_a_failing_check_step_leaves_one_application_logs_row(refreshed, database_url, statements, check_name, asset):
+    org, customer = one_customer(refreshed, "first_booking_id IS NOT NULL")
+    for statement in statements:
+        refreshed.execute(statement, {"org": org, "customer": customer})
+
+    result = checks_run(database_url)
+
+    assert failed(evaluations_by_name(result)) == {check_name}
+    ((level, payload),) = run_history(refreshed, result.run_id)
+    assert level == "error" and payload["status"] == "checks_failed"
+    assert payload["failed_checks"] == [
+        {"check": check_name, "severity": "ERROR", "organizations": [org], "failing_rows": 1}]
+    # The same outcomes without Dagster (what `customer-analytics check` reports).
+    outcomes = {o.check_name: o for o in evaluate_checks(refreshed)}
+    assert set(outcomes) == ALL_CHECKS
+    assert {name for name, o in outcomes.items() if not o.passed} == {check_name}
+    assert outcomes[check_name].asset == asset and outcomes[check_name].severity == "ERROR"
+    assert dict(outcomes[check_name].failures.rows_by_organization) == {org: 1}
+
+
+def test_evaluating_without_dagster_keeps_the_segment_baseline(refreshed):
+    """The command-line evaluation compares segment shares with the pipeline's last
+    evaluation and leaves that baseline in place; the Dagster check saves its own."""
+    def snapshots():
+        return refreshed.execute("SELECT organization_id, segment_counts, evaluated_at"
+                                 " FROM customer_analytics_segment_snapshots ORDER BY 1").fetchall()
+
+    evaluate_checks(refreshed)
+    assert snapshots() == []
+    evaluate_checks(refreshed, remember_segments=True)
+    saved = snapshots()
+    assert len(saved) == len(organization_ids(refreshed))
+    refreshed.execute("UPDATE customer_analytics SET customer_segment = 'NEW'")  # every share moves
+    (segments,) = [o for o in evaluate_checks(refreshed) if o.check_name == "segment_distribution"]
+    assert segments.severity == "WARN" and not segments.passed
+    assert snapshots() == saved
+
+
+def test_a_run_history_the_database_refuses_is_a_warning_not_a_crash(refreshed, database_url):
+    org, customer = one_customer(refreshed)
+    refreshed.execute(CORRUPTIONS["negative count"][0], {"org": org, "customer": customer})
+    refreshed.execute("ALTER TABLE application_logs RENAME TO application_logs_elsewhere")
+
+    instance = DagsterInstance.ephemeral()
+    result = checks_run(database_url, instance)
+
+    evaluations = evaluations_by_name(result)
+    assert set(evaluations) == ALL_CHECKS and failed(evaluations) == {"sample_record_valid"}
+    step_errors = {event.event_specific_data.error.cls_name
+                   for event in result.all_events if event.event_type == DagsterEventType.STEP_FAILURE}
+    assert step_errors == {"DagsterAssetCheckFailedError"}
+    assert any(entry.level == logging.WARNING and "could not record the failed checks" in entry.user_message
+               for entry in instance.all_logs(result.run_id))

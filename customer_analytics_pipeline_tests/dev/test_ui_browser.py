@@ -1,0 +1,137 @@
+"""README's UI command brings up the Dagster UI; headless Chromium sees both assets, the
+eight checks, both schedules and the sensor."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, installed by .ci/run
+# Flags for a sandboxed, offline machine (no background calls to Google's hosts).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CUSTOMER_ANALYTICS_CHECKS = ["table_exists", "row_count_matches_clients", "sample_record_valid",
+                             "segment_distribution", "avg_ticket_consistent", "first_booking_at_matches_source",
+                             "referral_data_valid"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the UI command exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture
+def ui_url(make_scratch_database, tmp_path):
+    """`customer-analytics ui` on a free port, its data and Dagster storage in scratch databases."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": make_scratch_database(),
+        "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database()),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    log = open(tmp_path / "ui.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "customer_analytics_pipeline", "ui", "--port", str(port),
+         "--organizations", "3", "--clients-per-org", "20"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(f"{url}/server_info", process)
+        yield url
+        # A service manager stops the command with SIGTERM to it alone: it must exit and
+        # take `dagster dev`, the webserver, the daemon and the code server with it.
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert process_group_gone(process.pid, timeout=30), "processes of the UI command outlived it"
+    finally:
+        kill_process_group(process)
+        log.close()
+
+
+def process_group_gone(group: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def kill_process_group(process: subprocess.Popen) -> None:
+    """Whatever is left of the UI command's processes (nothing, when it stopped cleanly)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+def page_text(page, url: str, expected: list[str], timeout_ms: int = 60_000) -> str:
+    """The page's text once every expected word is on it (the UI renders asynchronously)."""
+    page.goto(url)
+    deadline = time.monotonic() + timeout_ms / 1000
+    text = ""
+    while time.monotonic() < deadline:
+        text = page.inner_text("body")
+        if all(word in text for word in expected):
+            break
+        page.wait_for_timeout(500)
+    return text
+
+
+def test_ui_shows_assets_checks_schedules_and_sensor(ui_url):
+    # The webserver listens on the loopback interface only, never on every interface.
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    port = urlsplit(ui_url).port
+    listening = {connection.laddr.ip for connection in psutil.net_connections(kind="inet")
+                 if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port}
+    assert listening == {"127.0.0.1"}, f"port {port} is listened on at {listening or 'no address'}"
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
+    pages = {
+        "/assets": ["customer_analytics", "analytics_appointments_by_location_daily"],
+        "/assets/customer_analytics?view=checks": CUSTOMER_ANALYTICS_CHECKS,
+        "/assets/analytics_appointments_by_location_daily?view=checks": ["appointments_view_available"],
+        "/automation": ["hourly_recent_refresh", "nightly_full_refresh", "organization_partitions_sensor"],
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            for path, expected in pages.items():
+                text = page_text(page, ui_url + path, expected)
+                missing = [word for word in expected if word not in text]
+                assert not missing, f"{path} does not show {missing}"
+        finally:
+            browser.close()

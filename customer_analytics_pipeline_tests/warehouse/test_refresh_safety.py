@@ -1,0 +1,156 @@
+"""Reruns rewrite nothing, organizations are isolated, failures roll back, deletions cascade."""
+
+import time
+
+import psycopg
+import pytest
+
+from customer_analytics_pipeline.warehouse.refresh import RefreshParameters, parse_as_of, refresh_customer_analytics
+from customer_analytics_pipeline_tests.helpers import (
+    anchor,
+    largest_organization,
+    organization_ids,
+    organizations_by_size,
+    refresh,
+    table_versions,
+)
+
+
+def update_counters(database_url: str) -> tuple[int, int]:
+    """customer_analytics's cumulative (n_tup_upd, n_tup_ins) as the statistics system has them."""
+    for _ in range(50):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT n_tup_upd, n_tup_ins FROM pg_stat_user_tables WHERE relname = 'customer_analytics'"
+            ).fetchone()
+        if row is not None:
+            return row
+        time.sleep(0.1)
+    raise AssertionError("no statistics row for customer_analytics")
+
+
+def refresh_in_own_session(database_url, mode, as_of):
+    """A refresh on a connection that is closed afterwards, which flushes its statistics."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return refresh(conn, mode, as_of)
+
+
+def wait_for_counters(database_url, predicate):
+    deadline = time.monotonic() + 10
+    counters = update_counters(database_url)
+    while not predicate(counters) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        counters = update_counters(database_url)
+    return counters
+
+
+@pytest.mark.parametrize("mode", ["full", "recent"])
+def test_rerun_with_nothing_changed_rewrites_no_row(generated, database_url, mode):
+    as_of = anchor(generated)
+    first = refresh_in_own_session(database_url, "full", as_of)
+    inserted = first.total("rows_inserted")
+    before_counters = wait_for_counters(database_url, lambda c: c[1] >= inserted)
+    before = table_versions(generated)
+
+    again = refresh_in_own_session(database_url, mode, as_of)
+    time.sleep(1.5)  # statistics are flushed at most once a second
+    assert again.total("rows_updated") == 0 and again.total("rows_inserted") == 0
+    assert again.total("rows_unchanged") == len(before)
+    assert table_versions(generated) == before
+    assert update_counters(database_url) == before_counters
+
+    # The same measurement sees a refresh that does change rows.
+    generated.execute("UPDATE square_existing_clients SET given_name = 'Changed', updated_at = %s", (as_of,))
+    refresh_in_own_session(database_url, mode, as_of)
+    changed = wait_for_counters(database_url, lambda c: c[0] > before_counters[0])
+    assert changed[0] > before_counters[0]
+
+
+def test_refresh_of_one_organization_never_touches_another(generated):
+    as_of = anchor(generated)
+    refresh(generated, "full", as_of)
+    first, second = organizations_by_size(generated)[:2]
+    second_before = table_versions(generated, second)
+    generated.execute("UPDATE square_existing_clients SET given_name = 'Changed', updated_at = %s", (as_of,))
+
+    for mode in ("full", "recent"):
+        result = refresh(generated, mode, as_of, [first])
+        assert [o.organization_id for o in result.organizations] == [first]
+    assert table_versions(generated, second) == second_before
+    assert generated.execute(
+        "SELECT count(*) FROM customer_analytics WHERE organization_id = %s AND given_name = 'Changed'", (first,)
+    ).fetchone()[0] > 0
+
+
+def test_refresh_failing_midway_leaves_previous_rows(generated):
+    as_of = anchor(generated)
+    refresh(generated, "full", as_of)
+    snapshot = generated.execute("SELECT * FROM customer_analytics ORDER BY 1, 2").fetchall()
+    state = generated.execute("SELECT * FROM customer_analytics_refresh_state ORDER BY 1").fetchall()
+    generated.execute("UPDATE bookings SET status = 'NO_SHOW', updated_at = %s", (as_of,))
+
+    def fail_after_writing(conn, result):
+        written = conn.execute("SELECT count(*) FROM customer_analytics WHERE total_no_shows > 0").fetchone()[0]
+        assert written > 0, "the failure must come after rows were rewritten"
+        raise RuntimeError("simulated crash before commit")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        refresh_customer_analytics(
+            generated, organization_ids(generated), RefreshParameters(mode="full", as_of=as_of),
+            before_commit=fail_after_writing,
+        )
+    assert generated.execute("SELECT * FROM customer_analytics ORDER BY 1, 2").fetchall() == snapshot
+    assert generated.execute("SELECT * FROM customer_analytics_refresh_state ORDER BY 1").fetchall() == state
+
+
+def test_deleted_clients_vanish_and_are_reported(generated):
+    as_of = anchor(generated)
+    org = largest_organization(generated)
+    refresh(generated, "full", as_of, [org])
+    generated.execute(
+        "DELETE FROM square_existing_clients WHERE organization_id = %s AND square_customer_id IN"
+        " (SELECT square_customer_id FROM square_existing_clients WHERE organization_id = %s ORDER BY 1 LIMIT 3)",
+        (org, org),
+    )
+    result = refresh(generated, "recent", as_of, [org])
+    (clients,) = generated.execute(
+        "SELECT count(*) FROM square_existing_clients WHERE organization_id = %s", (org,)
+    ).fetchone()
+    assert result.total("rows_deleted") == 3
+    assert result.total("row_count") == clients
+
+
+def test_invalid_input_is_refused_with_a_clear_error(conn):
+    with pytest.raises(ValueError, match="not a UUID"):
+        refresh_customer_analytics(conn, ["not-a-uuid"], RefreshParameters())
+    with pytest.raises(ValueError, match="mode must be one of"):
+        RefreshParameters(mode="partial")
+    with pytest.raises(ValueError, match="lookback_days"):
+        RefreshParameters(lookback_days=-1)
+    with pytest.raises(ValueError, match="as_of must be between"):
+        RefreshParameters(as_of=parse_as_of("0001-01-01T00:00:00"))
+
+
+def test_client_deleted_while_the_refresh_runs_is_skipped(generated, database_url):
+    """The application deletes a client after the refresh computed its row but before it
+    wrote it: the refresh still commits, without that row."""
+    org = largest_organization(generated)
+    (victim,) = generated.execute(
+        "SELECT square_customer_id FROM square_existing_clients WHERE organization_id = %s ORDER BY 1 LIMIT 1", (org,)
+    ).fetchone()
+
+    def delete_client_midway(message):
+        if message.startswith("recomputed"):
+            with psycopg.connect(database_url, autocommit=True) as application:
+                application.execute("DELETE FROM square_existing_clients WHERE organization_id = %s"
+                                    " AND square_customer_id = %s", (org, victim))
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        result = refresh_customer_analytics(
+            conn, [org], RefreshParameters(mode="full", as_of=anchor(generated)), log=delete_client_midway
+        )
+    (clients,) = generated.execute(
+        "SELECT count(*) FROM square_existing_clients WHERE organization_id = %s", (org,)).fetchone()
+    assert result.total("row_count") == result.total("rows_inserted") == clients
+    assert generated.execute("SELECT count(*) FROM customer_analytics WHERE organization_id = %s"
+                             " AND square_customer_id = %s", (org, victim)).fetchone()[0] == 0
