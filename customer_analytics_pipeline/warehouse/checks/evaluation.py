@@ -123,7 +123,7 @@ def segment_counts(conn: psycopg.Connection, organization_ids: list[str], rememb
 def segment_distribution_outcome(conn: psycopg.Connection, organization_ids: list[str], remember: bool) -> CheckOutcome:
     """ERROR for NULL/unknown segments; otherwise WARN on a sharp shift since the previous
     evaluation (a failure to compare is a WARN too: the segments themselves were valid)."""
-    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids)
+    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, segments=list(CUSTOMER_SEGMENTS))
     if invalid.failed:
         return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, invalid)
     counts, error = attempt(conn, lambda: segment_counts(conn, organization_ids, remember))

@@ -81,9 +81,11 @@ def failures_or_error(conn: psycopg.Connection, evaluate: Callable[[], Failures]
     return Failures(error=error) if error else failures
 
 
-def find_failures(conn: psycopg.Connection, sql_file: str, organization_ids: Sequence[str]) -> Failures:
+def find_failures(
+    conn: psycopg.Connection, sql_file: str, organization_ids: Sequence[str], **params: object
+) -> Failures:
     """Runs a failing-rows query of ``sql/checks/`` (a bare SELECT, see its README) for
-    the organizations."""
+    the organizations, with any further ``params`` it takes."""
     query = sql.SQL(
         "WITH failures AS ({failures}),"
         " numbered AS (SELECT f.*,"
@@ -100,7 +102,7 @@ def find_failures(conn: psycopg.Connection, sql_file: str, organization_ids: Seq
 
     def evaluate() -> Failures:
         with conn.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(query, {"organization_ids": list(organization_ids)}).fetchall()
+            rows = cursor.execute(query, {**params, "organization_ids": list(organization_ids)}).fetchall()
         counts = {row["organization_id"]: row.pop("failing_rows") for row in rows}
         return Failures(counts, [mask_personal_fields(row) for row in rows[:MAX_SAMPLES]])
 

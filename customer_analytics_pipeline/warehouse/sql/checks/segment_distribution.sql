@@ -4,4 +4,4 @@ SELECT organization_id, square_customer_id,
        email_address, phone_number
 FROM customer_analytics
 WHERE organization_id = ANY(%(organization_ids)s::uuid[])
-  AND (customer_segment IS NULL OR customer_segment NOT IN ('NEW', 'ACTIVE', 'AT_RISK', 'LOST'))
+  AND (customer_segment IS NULL OR customer_segment <> ALL(%(segments)s::text[]))
