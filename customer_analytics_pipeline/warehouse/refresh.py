@@ -30,18 +30,25 @@ SELECT_TARGETS_SQL: dict[RefreshMode, str] = {
     "full": "refresh/select_targets_full.sql",
     "recent": "refresh/select_targets_recent.sql",
 }
+COMPUTE_FINGERPRINTS_SQL = "refresh/compute_fingerprints.sql"
+SKIP_UNCHANGED_SQL = "refresh/skip_unchanged_targets.sql"
 COMPUTE_ROWS_SQL = "refresh/compute_customer_rows.sql"
 UPSERT_TEMPLATE_SQL = "refresh/upsert_customer_analytics.template.sql"
+RECORD_FINGERPRINTS_SQL = "refresh/record_fingerprints.sql"
 UPDATE_SEGMENTS_SQL = "refresh/update_segments.sql"
 RECORD_STATE_SQL = "refresh/record_refresh_state.sql"
 COUNT_SEGMENTS_SQL = "refresh/count_segments.sql"
-REFRESH_SQL_FILES = (LOCK_ORGANIZATIONS_SQL, *SELECT_TARGETS_SQL.values(), COMPUTE_ROWS_SQL, UPSERT_TEMPLATE_SQL,
-                     UPDATE_SEGMENTS_SQL, RECORD_STATE_SQL, COUNT_SEGMENTS_SQL)
+REFRESH_SQL_FILES = (LOCK_ORGANIZATIONS_SQL, *SELECT_TARGETS_SQL.values(), COMPUTE_FINGERPRINTS_SQL, SKIP_UNCHANGED_SQL,
+                     COMPUTE_ROWS_SQL, UPSERT_TEMPLATE_SQL, RECORD_FINGERPRINTS_SQL, UPDATE_SEGMENTS_SQL,
+                     RECORD_STATE_SQL, COUNT_SEGMENTS_SQL)
 # The asset's code version: changes with any SQL the refresh runs, the migrations that
 # shape what it writes, or the columns it writes.
 REFRESH_CODE_VERSION = sql_files_version(
     [*REFRESH_SQL_FILES, *(m.path for m in available_migrations())], extra=",".join(CUSTOMER_ANALYTICS_CONTENT_COLUMNS)
 )
+# Seeds the source fingerprints: a new code version makes every stored one stale, so
+# `recent` recomputes every customer of its set once after a deploy that changed the SQL.
+FINGERPRINT_SEED = int(REFRESH_CODE_VERSION[:15], 16)
 
 # The refresh's hash aggregates stay in memory for large organizations; SET LOCAL
 # scope, so only the refresh transaction gets it.
@@ -253,12 +260,17 @@ def _refresh_in_transaction(
 
     conn.execute(load_sql(SELECT_TARGETS_SQL[parameters.mode]), params)
     conn.execute("ANALYZE refresh_targets")
+    conn.execute(load_sql(COMPUTE_FINGERPRINTS_SQL), params)
+    if parameters.mode == "recent":
+        skipped = conn.execute(load_sql(SKIP_UNCHANGED_SQL), params).rowcount
+        log(f"{skipped} customer(s) of the recent set skipped: none of their source rows changed")
     compute = conn.execute(load_sql(COMPUTE_ROWS_SQL), params)
     rows_recomputed = compute.rowcount
     conn.execute("ANALYZE refresh_rows")
     log(f"recomputed {rows_recomputed} customer(s); writing changes")
 
     written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement())}
+    conn.execute(load_sql(RECORD_FINGERPRINTS_SQL), params)
     segments_moved = {}
     if parameters.mode == "recent":
         segments_moved = dict(conn.execute(load_sql(UPDATE_SEGMENTS_SQL), params).fetchall())
@@ -293,6 +305,7 @@ def _sql_parameters(organization_ids: list[str], parameters: RefreshParameters) 
     return {
         "organization_ids": organization_ids,
         "lock_namespace": ORGANIZATION_LOCK_NAMESPACE,
+        "seed": FINGERPRINT_SEED,
         "as_of": parameters.as_of,
         "changed_since": parameters.changed_since,
         "new_days": parameters.new_days,
