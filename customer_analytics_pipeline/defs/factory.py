@@ -16,13 +16,8 @@ from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings
 def database_resource(settings: Settings) -> PostgresResource:
     """DATABASE_URL through EnvVar (never shown, stored or logged), or the embedded server
     when it is unset; the session limits from the settings."""
-    limits = settings.session_limits
-    return PostgresResource(
-        database_url=EnvVar(DATABASE_URL_VARIABLE) if settings.database_url_set else None,
-        embedded_data_dir=settings.embedded_data_dir,
-        statement_timeout_seconds=limits.statement_timeout_seconds,
-        lock_timeout_seconds=limits.lock_timeout_seconds,
-        idle_in_transaction_timeout_seconds=limits.idle_in_transaction_timeout_seconds,
+    return PostgresResource.from_settings(
+        settings, EnvVar(DATABASE_URL_VARIABLE) if settings.database_url_set else None
     )
 
 

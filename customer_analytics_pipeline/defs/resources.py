@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from typing import Optional
 
 import psycopg
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from customer_analytics_pipeline.settings import Settings
@@ -46,6 +46,20 @@ class PostgresResource(ConfigurableResource):
         default=DEFAULT_LIMITS.idle_in_transaction_timeout_seconds, ge=0,
         description="A session idle this long inside a transaction is ended (0: never).",
     )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, database_url: str | EnvVar | None) -> "PostgresResource":
+        """The resource for ``database_url`` (an EnvVar in the code location, the value
+        itself outside a Dagster run) with the embedded folder and session limits of
+        ``settings``."""
+        limits = settings.session_limits
+        return cls(
+            database_url=database_url,
+            embedded_data_dir=settings.embedded_data_dir,
+            statement_timeout_seconds=limits.statement_timeout_seconds,
+            lock_timeout_seconds=limits.lock_timeout_seconds,
+            idle_in_transaction_timeout_seconds=limits.idle_in_transaction_timeout_seconds,
+        )
 
     @property
     def uses_embedded_server(self) -> bool:

@@ -66,14 +66,7 @@ def prepare_schema(database: PostgresResource, *, demo_tables: bool, source_inde
 def database_from_environment(settings: Settings) -> PostgresResource:
     """DATABASE_URL's database, or the embedded one. Outside a Dagster run nothing
     resolves an EnvVar, so the command reads the variable itself (and never prints it)."""
-    limits = settings.session_limits
-    return PostgresResource(
-        database_url=os.environ.get(DATABASE_URL_VARIABLE) or None,
-        embedded_data_dir=settings.embedded_data_dir,
-        statement_timeout_seconds=limits.statement_timeout_seconds,
-        lock_timeout_seconds=limits.lock_timeout_seconds,
-        idle_in_transaction_timeout_seconds=limits.idle_in_transaction_timeout_seconds,
-    )
+    return PostgresResource.from_settings(settings, os.environ.get(DATABASE_URL_VARIABLE) or None)
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
