@@ -38,9 +38,10 @@ RECORD_FINGERPRINTS_SQL = "refresh/record_fingerprints.sql"
 UPDATE_SEGMENTS_SQL = "refresh/update_segments.sql"
 RECORD_STATE_SQL = "refresh/record_refresh_state.sql"
 COUNT_SEGMENTS_SQL = "refresh/count_segments.sql"
+COUNT_SEGMENT_CHANGES_SQL = "refresh/count_segment_changes.sql"
 REFRESH_SQL_FILES = (LOCK_ORGANIZATIONS_SQL, *SELECT_TARGETS_SQL.values(), COMPUTE_FINGERPRINTS_SQL, SKIP_UNCHANGED_SQL,
                      COMPUTE_ROWS_SQL, UPSERT_TEMPLATE_SQL, RECORD_FINGERPRINTS_SQL, UPDATE_SEGMENTS_SQL,
-                     RECORD_STATE_SQL, COUNT_SEGMENTS_SQL)
+                     RECORD_STATE_SQL, COUNT_SEGMENTS_SQL, COUNT_SEGMENT_CHANGES_SQL)
 # The asset's code version: changes with any SQL the refresh runs, the migrations that
 # shape what it writes, or the columns it writes.
 REFRESH_CODE_VERSION = sql_files_version(
@@ -107,6 +108,16 @@ class OrganizationRefresh:
 
 
 @dataclass(frozen=True)
+class SegmentMovement:
+    """How many customers one refresh moved from one segment to another (``from_segment``
+    None: customers that got their first row)."""
+
+    from_segment: str | None
+    to_segment: str
+    customers: int
+
+
+@dataclass(frozen=True)
 class RefreshResult:
     """What one batch's refresh did, for the materialization metadata."""
 
@@ -116,7 +127,12 @@ class RefreshResult:
     unknown_organization_ids: tuple[str, ...]
     rows_recomputed: int
     segment_counts: dict[str, int]
+    segment_movements: tuple[SegmentMovement, ...]
     duration_seconds: float
+
+    def customers_moved_into(self, segment: str) -> int:
+        """Customers whose segment this refresh changed to ``segment`` (first rows included)."""
+        return sum(m.customers for m in self.segment_movements if m.to_segment == segment)
 
     def total(self, attribute: str) -> int:
         """Sum of an OrganizationRefresh count over the batch."""
@@ -130,9 +146,12 @@ class RefreshResult:
     def combine(cls, parameters: "RefreshParameters", results: Sequence["RefreshResult"]) -> "RefreshResult":
         """One result for organizations refreshed in separate transactions."""
         segment_counts: dict[str, int] = {}
+        movements: dict[tuple[str | None, str], int] = {}
         for result in results:
             for segment, customers in result.segment_counts.items():
                 segment_counts[segment] = segment_counts.get(segment, 0) + customers
+            for m in result.segment_movements:
+                movements[m.from_segment, m.to_segment] = movements.get((m.from_segment, m.to_segment), 0) + m.customers
         return cls(
             mode=parameters.mode,
             as_of=parameters.as_of,
@@ -140,8 +159,18 @@ class RefreshResult:
             unknown_organization_ids=tuple(o for result in results for o in result.unknown_organization_ids),
             rows_recomputed=sum(result.rows_recomputed for result in results),
             segment_counts=dict(sorted(segment_counts.items())),
+            segment_movements=tuple(
+                SegmentMovement(from_segment, to_segment, customers)
+                for (from_segment, to_segment), customers in sorted(movements.items(), key=_movement_order)
+            ),
             duration_seconds=sum(result.duration_seconds for result in results),
         )
+
+
+def _movement_order(item: tuple[tuple[str | None, str], int]) -> tuple[str, str]:
+    """First rows (from None) first, then by segment names, as count_segment_changes.sql orders."""
+    (from_segment, to_segment), _ = item
+    return (from_segment or "", to_segment)
 
 
 @dataclass(frozen=True)
@@ -271,7 +300,7 @@ def _refresh_in_transaction(
     conn.execute("ANALYZE refresh_rows")
     log(f"recomputed {rows_recomputed} customer(s); writing changes")
 
-    written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement())}
+    written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement(), params)}
     conn.execute(load_sql(RECORD_FINGERPRINTS_SQL), params)
     segments_moved = {}
     if parameters.mode == "recent":
@@ -299,6 +328,9 @@ def _refresh_in_transaction(
         unknown_organization_ids=tuple(o for o in organization_ids if o not in known),
         rows_recomputed=rows_recomputed,
         segment_counts=dict(conn.execute(load_sql(COUNT_SEGMENTS_SQL), params).fetchall()),
+        segment_movements=tuple(
+            SegmentMovement(*row) for row in conn.execute(load_sql(COUNT_SEGMENT_CHANGES_SQL), params)
+        ),
         duration_seconds=time.perf_counter() - started,
     )
 

@@ -6,8 +6,10 @@
 -- A client deleted by the application since refresh_rows was computed is skipped (its
 -- row is gone with it); a delete racing this very statement raises a foreign-key
 -- violation, which the asset retries.
+-- Every segment it changes, a new customer's first included, is logged to
+-- customer_segment_changes in the same statement (SPEC section 6).
 WITH changed AS (
-    SELECT r.*
+    SELECT r.*, ca.customer_segment AS previous_segment
     FROM refresh_rows AS r
     LEFT JOIN customer_analytics AS ca USING (organization_id, square_customer_id)
     WHERE (ca.organization_id IS NULL OR ({current_columns}) IS DISTINCT FROM ({new_columns}))
@@ -23,6 +25,13 @@ written AS (
         SET ({columns}, updated_at) = ({excluded_columns}, now())
     -- xmax is 0 only on a freshly inserted tuple.
     RETURNING ca.organization_id, (ca.xmax = 0) AS inserted
+),
+segment_changes AS (
+    INSERT INTO customer_segment_changes
+        (organization_id, square_customer_id, from_segment, to_segment, as_of, changed_at)
+    SELECT organization_id, square_customer_id, previous_segment, customer_segment, %(as_of)s::timestamptz, now()
+    FROM changed
+    WHERE previous_segment IS DISTINCT FROM customer_segment
 )
 SELECT organization_id::text AS organization_id,
        count(*) FILTER (WHERE inserted) AS inserted,
