@@ -31,6 +31,8 @@ class Settings:
     database_url_set: bool = False
     embedded_data_dir: str = ".pgdata"
     session_limits: SessionLimits = SessionLimits()
+    # customer_segment_changes rows older than this are deleted by full runs.
+    segment_history_days: int = 730
 
 
 def _int_setting(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -61,6 +63,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         )),
         database_url_set=bool(environ.get(DATABASE_URL_VARIABLE)),
         embedded_data_dir=environ.get("CUSTOMER_ANALYTICS_PGDATA") or defaults.embedded_data_dir,
+        segment_history_days=_int_setting(
+            environ, "CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS", defaults.segment_history_days
+        ),
         session_limits=SessionLimits(
             statement_timeout_seconds=_int_setting(
                 environ, "CUSTOMER_ANALYTICS_STATEMENT_TIMEOUT_SECONDS", limits.statement_timeout_seconds, minimum=0

@@ -1,4 +1,6 @@
-"""The ``customer_analytics`` asset: refreshes the table for the run's organization partitions."""
+"""The ``customer_analytics`` asset and ``customer_segment_changes`` beside it: one step
+refreshes the table for the run's organization partitions and, in the same transaction,
+logs the segment changes it made (SPEC section 6)."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -7,8 +9,10 @@ from typing import Optional
 import psycopg
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetMaterialization,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     Config,
     Failure,
@@ -18,7 +22,7 @@ from dagster import (
     TableColumn,
     TableRecord,
     TableSchema,
-    asset,
+    multi_asset,
 )
 from pydantic import Field
 
@@ -43,11 +47,18 @@ from customer_analytics_pipeline.warehouse.refresh import (
     refresh_customer_analytics,
 )
 from customer_analytics_pipeline.warehouse.run_history import record_failure, record_success
-from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE
+from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
+from customer_analytics_pipeline.warehouse.segment_history import delete_expired_segment_changes
 
 # Dagster concurrency pool capping refresh steps that hit the database at once (its limit
 # is set in dagster.yaml).
 DATABASE_POOL = "customer_analytics_database"
+CUSTOMER_ANALYTICS_KEY = AssetKey(CUSTOMER_ANALYTICS_TABLE)
+SEGMENT_CHANGES_KEY = AssetKey(SEGMENT_CHANGES_TABLE)
+# The segments whose inflow the UI plots over time: the customers a win-back can still
+# reach, and the ones it could not.
+WATCHED_SEGMENTS = ("AT_RISK", "LOST")
+
 
 class CustomerAnalyticsConfig(Config):
     """Run config of a refresh (every key optional; SPEC section 5)."""
@@ -132,6 +143,25 @@ def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict
     }
 
 
+def segment_changes_metadata(result: RefreshResult, expired_rows_deleted: int | None) -> dict:
+    """The run's movements as a table, and the inflow into AT_RISK and LOST as numbers
+    the UI plots over time."""
+    metadata = {
+        "movements": MetadataValue.table(
+            [TableRecord({"from_segment": m.from_segment or "(first row)", "to_segment": m.to_segment,
+                          "customers": m.customers}) for m in result.segment_movements],
+            schema=TableSchema(columns=[TableColumn("from_segment", "string"), TableColumn("to_segment", "string"),
+                                        TableColumn("customers", "int")]),
+        ),
+        "change_rows_written": sum(m.customers for m in result.segment_movements),
+        **{f"customers_into_{segment.lower()}": result.customers_moved_into(segment) for segment in WATCHED_SEGMENTS},
+        "as_of": result.as_of.isoformat(),
+    }
+    if expired_rows_deleted is not None:
+        metadata["expired_rows_deleted"] = expired_rows_deleted
+    return metadata
+
+
 def record_final_failure(
     context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None,
     committed_organization_ids: list[str],
@@ -155,14 +185,16 @@ def record_final_failure(
 def committed_materializations(
     context: AssetExecutionContext, failed: OrganizationsFailed
 ) -> Iterator[AssetMaterialization]:
-    """The organizations that committed although others of the batch failed."""
+    """The organizations that committed although others of the batch failed (both tables:
+    their change rows committed with their rows)."""
     for organization in failed.refreshed.organizations if failed.refreshed else ():
         yield AssetMaterialization(
-            asset_key=context.asset_key,
+            asset_key=CUSTOMER_ANALYTICS_KEY,
             partition=organization.organization_id,
             metadata={"dagster/row_count": organization.row_count, "rows_inserted": organization.rows_inserted,
                       "rows_updated": organization.rows_updated, "rows_deleted": organization.rows_deleted},
         )
+        yield AssetMaterialization(asset_key=SEGMENT_CHANGES_KEY, partition=organization.organization_id)
 
 
 def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
@@ -184,11 +216,13 @@ def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed)
 
 
 def refresh_organizations(
-    context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
+    context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource, settings: Settings
 ) -> Iterator[AssetMaterialization | MaterializeResult]:
     """Refreshes every organization partition of the run together, in one transaction
-    (per organization when bad data in some must not block the others)."""
+    (per organization when bad data in some must not block the others); a full run then
+    deletes the batch's change rows past the history window."""
     committed: list[str] = []
+    expired_rows_deleted = None
     try:
         parameters = refresh_parameters(config, run_start(context))
         organization_ids = context.partition_keys
@@ -208,6 +242,10 @@ def refresh_organizations(
                 committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
                 yield from committed_materializations(context, failed)
                 raise partial_failure(context, failed) from None
+            if parameters.mode == "full":
+                expired_rows_deleted = delete_expired_segment_changes(
+                    conn, organization_ids, settings.segment_history_days
+                )
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
     except Exception as error:
         record_final_failure(context, database, error, config.mode, committed)
@@ -220,24 +258,51 @@ def refresh_organizations(
     context.log.info(
         f"customer_analytics: {result.total('row_count')} rows, {result.total('rows_inserted')} inserted, "
         f"{result.total('rows_updated')} updated, {result.total('rows_deleted')} deleted "
-        f"in {result.duration_seconds:.2f}s"
+        f"in {result.duration_seconds:.2f}s; {sum(m.customers for m in result.segment_movements)} segment change(s)"
+        + (f", {expired_rows_deleted} change row(s) past {settings.segment_history_days} days deleted"
+           if expired_rows_deleted is not None else "")
     )
-    yield MaterializeResult(metadata=materialization_metadata(result, schema))
+    yield MaterializeResult(asset_key=CUSTOMER_ANALYTICS_KEY, metadata=materialization_metadata(result, schema))
+    yield MaterializeResult(
+        asset_key=SEGMENT_CHANGES_KEY, metadata=segment_changes_metadata(result, expired_rows_deleted)
+    )
 
 
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:
-    """The asset, with the pool, the freshness window and a code version that changes with
-    any SQL the refresh runs or the schema it writes."""
-    return asset(
+    """Both tables as one step (one transaction writes them), with the pool, the freshness
+    window and a code version that changes with any SQL the refresh runs or the schema it
+    writes."""
+
+    @multi_asset(
+        # The op keeps the asset's name: run config is {"ops": {"customer_analytics": ...}} (SPEC section 5).
         name=CUSTOMER_ANALYTICS_TABLE,
+        specs=[
+            AssetSpec(
+                CUSTOMER_ANALYTICS_KEY,
+                freshness_policy=FreshnessPolicy.time_window(fail_window=settings.freshness_window),
+                code_version=REFRESH_CODE_VERSION,
+                kinds={"postgres", "sql"},
+                group_name="customer_analytics",
+                description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
+            ),
+            AssetSpec(
+                SEGMENT_CHANGES_KEY,
+                code_version=REFRESH_CODE_VERSION,
+                kinds={"postgres", "sql"},
+                group_name="customer_analytics",
+                description="One row per change of a customer's segment written by a refresh (first segment: from "
+                "NULL), written with customer_analytics; kept for CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS.",
+            ),
+        ],
         partitions_def=organizations_partitions,
         # Single-run backfills are what let one run refresh many organizations together.
         backfill_policy=BackfillPolicy.single_run(),
         retry_policy=RETRY_ON_TRANSIENT_ERRORS,
         pool=DATABASE_POOL,
-        freshness_policy=FreshnessPolicy.time_window(fail_window=settings.freshness_window),
-        code_version=REFRESH_CODE_VERSION,
-        kinds={"postgres", "sql"},
-        group_name="customer_analytics",
-        description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
-    )(refresh_organizations)
+    )
+    def refresh_customer_analytics_tables(
+        context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
+    ) -> Iterator[AssetMaterialization | MaterializeResult]:
+        yield from refresh_organizations(context, config, database, settings)
+
+    return refresh_customer_analytics_tables

@@ -1,9 +1,10 @@
-"""The refresh job the schedules launch: customer_analytics for a range of organization
-partitions, its checks, then the view (recreated only when missing or changed) and its check."""
+"""The refresh job the schedules launch: customer_analytics (with customer_segment_changes,
+written by the same step) for a range of organization partitions, its checks, then the
+view (recreated only when missing or changed) and its check."""
 
 from dagster import AssetKey, AssetSelection, define_asset_job
 
-from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE
+from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
 from customer_analytics_pipeline.warehouse.views import VIEW_NAME
 
 REFRESH_JOB_NAME = "refresh_customer_analytics"
@@ -11,6 +12,9 @@ REFRESH_JOB_NAME = "refresh_customer_analytics"
 refresh_customer_analytics_job = define_asset_job(
     REFRESH_JOB_NAME,
     # AssetSelection.assets includes the assets' checks.
-    selection=AssetSelection.assets(AssetKey(CUSTOMER_ANALYTICS_TABLE), AssetKey(VIEW_NAME)),
-    description="Refreshes customer_analytics for a range of organizations, checks it, keeps the view current.",
+    selection=AssetSelection.assets(
+        AssetKey(CUSTOMER_ANALYTICS_TABLE), AssetKey(SEGMENT_CHANGES_TABLE), AssetKey(VIEW_NAME)
+    ),
+    description="Refreshes customer_analytics and its segment-change log for a range of organizations, checks it, "
+    "keeps the view current.",
 )

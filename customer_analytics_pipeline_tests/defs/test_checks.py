@@ -143,7 +143,7 @@ def test_error_failure_fails_the_run_and_blocks_the_view(refreshed, database_url
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not evaluations["first_booking_at_matches_source"].passed
     materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
-    assert materialized == {"customer_analytics"}
+    assert materialized == {"customer_analytics", "customer_segment_changes"}
     assert refreshed.execute("SELECT to_regclass(%s)", (VIEW_NAME,)).fetchone()[0] is None
     assert any(level == logging.ERROR and "first_booking_at_matches_source" in message and org in message
                and "1 row" in message for level, message in logs)

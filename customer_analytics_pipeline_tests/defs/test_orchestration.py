@@ -10,6 +10,7 @@ import psycopg
 import pytest
 import yaml
 from dagster import (
+    AssetKey,
     DagsterEventType,
     RunRequest,
     SensorResult,
@@ -234,9 +235,7 @@ def test_failed_runs_are_recorded_once_in_application_logs(generated, database_u
 
 
 def test_freshness_policy_flags_after_two_hours_by_default():
-    policy = defs.resolve_assets_def("customer_analytics").specs_by_key[
-        next(iter(defs.resolve_assets_def("customer_analytics").keys))
-    ].freshness_policy
+    policy = defs.resolve_assets_def("customer_analytics").specs_by_key[AssetKey("customer_analytics")].freshness_policy
     assert policy.fail_window.to_timedelta() == timedelta(hours=2)
 
 
@@ -246,7 +245,8 @@ def test_instance_config_keeps_dagster_storage_in_postgres_with_a_pool():
     assert config["concurrency"]["pools"]["default_limit"] >= 1
     assert config["freshness"]["enabled"] is True
     asset = defs.resolve_assets_def("customer_analytics")
-    assert asset.get_op_def_for_asset_key(asset.key).pool == "customer_analytics_database"
+    assert asset.op.pool == "customer_analytics_database"
+    assert asset.keys == {AssetKey("customer_analytics"), AssetKey("customer_segment_changes")}
 
 
 def test_a_batch_keeps_one_application_logs_row_across_retries_and_the_failure_sensor(refreshed_batch):
