@@ -139,8 +139,16 @@ def test_overflow_in_one_organization_fails_only_that_organization(generated, da
         "SELECT organization_id::text, count(*) FROM square_existing_clients GROUP BY 1").fetchall())
     assert per_organization[bad_organization] == 0
     assert all(per_organization[k] == clients[k] for k in clients if k != bad_organization)
-    committed = {e.partition for e in result.all_events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION}
-    assert committed == set(keys) - {bad_organization}
+    committed = {
+        (e.asset_key.path[-1], e.partition) for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
+    }
+    # Both tables of each committed organization, nothing of the failed one.
+    assert committed == {(table, k) for table in ("customer_analytics", "customer_segment_changes")
+                         for k in keys if k != bad_organization}
+    logged = dict(generated.execute(
+        "SELECT organization_id::text, count(*) FROM customer_segment_changes GROUP BY 1").fetchall())
+    assert logged == {k: n for k, n in clients.items() if k != bad_organization}
 
 
 def test_a_hung_refresh_is_ended_by_the_server_and_the_next_one_proceeds(generated, database_url):

@@ -1,0 +1,93 @@
+"""customer_segment_changes through Dagster: the same run materializes it with the
+refresh, its metadata gives the run's movements, and full runs enforce the retention."""
+
+from datetime import timedelta
+
+import pytest
+from dagster import DagsterInstance, materialize
+
+from customer_analytics_pipeline.defs.customer_analytics_asset import build_customer_analytics
+from customer_analytics_pipeline.defs.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+)
+from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.settings import Settings, load_settings
+from customer_analytics_pipeline_tests.helpers import anchor, organization_ids
+
+
+def run(database_url, keys, config, settings=None):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
+    result = materialize(
+        [build_customer_analytics(settings or Settings())],
+        instance=instance,
+        resources={"database": PostgresResource(database_url=database_url)},
+        run_config={"ops": {"customer_analytics": {"config": config}}},
+        tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+    )
+    assert result.success
+    # One materialization per partition of the run, each with the run's metadata.
+    changes = [
+        m for m in result.asset_materializations_for_node("customer_analytics")
+        if m.asset_key.path == ["customer_segment_changes"]
+    ]
+    assert sorted(m.partition for m in changes) == sorted(keys)
+    return changes[0].metadata
+
+
+def movements_of_last_refresh(conn) -> dict:
+    rows = conn.execute(
+        "SELECT coalesce(from_segment, '(first row)'), to_segment, count(*) FROM customer_segment_changes"
+        " WHERE changed_at = (SELECT max(changed_at) FROM customer_segment_changes) GROUP BY 1, 2"
+    ).fetchall()
+    return {(from_segment, to_segment): customers for from_segment, to_segment, customers in rows}
+
+
+def test_the_run_materializes_the_change_log_with_its_movements(generated, database_url):
+    keys = organization_ids(generated)
+    first = run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()})
+    (clients,) = generated.execute("SELECT count(*) FROM square_existing_clients").fetchone()
+    assert first["change_rows_written"].value == clients
+    assert {r.data["from_segment"] for r in first["movements"].value.records} == {"(first row)"}
+
+    later = run(database_url, keys, {"mode": "recent", "as_of": (anchor() + timedelta(days=120)).isoformat()})
+    expected = movements_of_last_refresh(generated)
+    records = later["movements"].value.records
+    table = {(r.data["from_segment"], r.data["to_segment"]): r.data["customers"] for r in records}
+    assert table == expected
+    assert later["customers_into_at_risk"].value == sum(n for (_, to), n in expected.items() if to == "AT_RISK")
+    assert later["customers_into_lost"].value == sum(n for (_, to), n in expected.items() if to == "LOST")
+    assert later["customers_into_lost"].value > 0
+    assert "expired_rows_deleted" not in later  # only full runs enforce the retention
+
+
+def test_a_full_run_deletes_change_rows_past_the_history_window(generated, database_url):
+    keys = organization_ids(generated)
+    run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()})
+    generated.execute(
+        "INSERT INTO customer_segment_changes (organization_id, square_customer_id, from_segment, to_segment,"
+        " as_of, changed_at) SELECT organization_id, square_customer_id, 'ACTIVE', 'AT_RISK', now() - d * interval"
+        " '1 day', now() - d * interval '1 day' FROM square_existing_clients, (VALUES (20), (40), (50)) AS v(d)"
+    )
+    (old,) = generated.execute(
+        "SELECT count(*) FROM customer_segment_changes WHERE changed_at < now() - interval '30 days'"
+    ).fetchone()
+    (recent,) = generated.execute(
+        "SELECT count(*) FROM customer_segment_changes WHERE changed_at >= now() - interval '30 days'"
+    ).fetchone()
+
+    metadata = run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()},
+                   load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "30"}))
+
+    assert metadata["expired_rows_deleted"].value == old > 0
+    assert generated.execute("SELECT count(*) FROM customer_segment_changes").fetchone()[0] == recent
+
+
+def test_the_history_window_is_read_from_the_environment_and_validated():
+    assert load_settings({}).segment_history_days == 730
+    assert load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "90"}).segment_history_days == 90
+    for bad in ("0", "two years"):
+        with pytest.raises(ValueError, match="CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS"):
+            load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": bad})
