@@ -2,6 +2,7 @@
 in its own transaction; the weekly view and retention read and trim that log."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import psycopg
@@ -247,3 +248,36 @@ def test_retention_deletes_only_old_rows_of_the_batch_in_small_batches(refreshed
     assert refreshed.execute(count_sql, (others,)).fetchone()[0] == old_elsewhere
     assert change_row_count(refreshed) == total - deleted
     assert delete_expired_segment_changes(refreshed, batch, keep_days=730) == 0
+
+
+def readme_segment_queries() -> list[str]:
+    """The example queries of README's "Segment movements" section, in order."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Segment movements", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0].strip().rstrip(";") for block in section.split("```sql")[1:]]
+
+
+def test_readmes_example_queries_answer_what_they_say(refreshed):
+    insert_history(refreshed, synthetic_history(refreshed, [0, 1, 2, 9, 40, 70]))
+    this_week, lost_per_month = readme_segment_queries()
+    changes = pd.DataFrame(
+        refreshed.execute(
+            "SELECT organization_id::text, square_customer_id, from_segment, to_segment, changed_at"
+            " FROM customer_segment_changes"
+        ).fetchall(),
+        columns=["organization_id", "square_customer_id", "from_segment", "to_segment", "changed_at"],
+    )
+    utc = pd.to_datetime(changes["changed_at"], utc=True).dt.tz_localize(None)
+    now = pd.Timestamp(refreshed.execute("SELECT now() AT TIME ZONE 'UTC'").fetchone()[0])
+    monday = now.normalize() - pd.Timedelta(days=now.weekday())
+    organization = largest_organization(refreshed)
+
+    found = refreshed.execute(this_week, {"organization_id": organization}).fetchall()
+    expected = changes[(changes.organization_id == organization) & (changes.from_segment == "ACTIVE")
+                       & (changes.to_segment == "AT_RISK") & (utc >= monday)]
+    assert sorted(row[0] for row in found) == sorted(expected.square_customer_id)
+
+    lost = changes[changes.to_segment == "LOST"].assign(month=utc.dt.to_period("M").dt.start_time.dt.date)
+    expected_lost = lost.groupby(["organization_id", "month"])["square_customer_id"].nunique().to_dict()
+    found_lost = {(str(org), month): n for org, month, n in refreshed.execute(lost_per_month).fetchall()}
+    assert found_lost == expected_lost and len(found_lost) > len(organization_ids(refreshed))
