@@ -31,6 +31,7 @@ markers is replaced, so analysis written around it is kept.
 import argparse
 import os
 import platform
+import re
 import resource
 import signal
 import statistics
@@ -58,6 +59,7 @@ from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
 from customer_analytics_pipeline.defs.partitions import ORGANIZATIONS_PARTITION_NAME
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings, load_settings
+from customer_analytics_pipeline.warehouse import refresh as refresh_module
 from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_checks
 from customer_analytics_pipeline.warehouse.connection import SessionLimits, connect, embedded_database_url
 from customer_analytics_pipeline.warehouse.migrations import apply_source_indexes, create_source_tables, migrate
@@ -461,6 +463,8 @@ TARGETS = (
     ("view_p95", 50.0, "≤ 50 ms"),
     ("view_largest", 50.0, "≤ 50 ms"),
     ("process_memory", 500.0, "≤ 500 MB"),
+    ("change_log_full_share", 0.05, "≤ 5% of the full refresh (issue 10)"),
+    ("change_log_recent_share", 0.05, "≤ 5% of the recent refresh (issue 10)"),
 )
 GROWING_UNITS = ("s", "ms", "MB", "")
 
@@ -670,6 +674,82 @@ def refresh_all(conn: psycopg.Connection, batches: Sequence[Sequence[str]], mode
     return done
 
 
+# The data-modifying CTE by which the refresh statements log segment changes (SPEC section 6).
+SEGMENT_LOG_CTE = re.compile(r",\nsegment_changes AS \(\n.*?\n\)\n", re.DOTALL)
+SEGMENT_LOGGING_FILES = (refresh_module.UPSERT_TEMPLATE_SQL, refresh_module.UPDATE_SEGMENTS_SQL)
+# What a full refresh into an empty table starts from, emptied inside a rolled-back transaction.
+PIPELINE_TABLES = ("customer_analytics", "customer_analytics_source_fingerprints", "customer_segment_changes",
+                   "customer_analytics_refresh_state")
+
+
+@contextmanager
+def without_segment_change_log() -> Iterator[None]:
+    """The refresh with the change log's CTE cut out of its statements: the B of the A/B
+    that prices the log. Fails loudly if the SQL no longer has that shape."""
+    original = refresh_module.load_sql
+
+    def load_without_log(path: str) -> str:
+        text = original(path)
+        if path in SEGMENT_LOGGING_FILES:
+            text, cut = SEGMENT_LOG_CTE.subn("\n", text)
+            if cut != 1:
+                raise RuntimeError(f"{path}: the segment_changes CTE was not found; update the benchmark")
+        return text
+
+    refresh_module.load_sql = load_without_log
+    try:
+        yield
+    finally:
+        refresh_module.load_sql = original
+
+
+@dataclass
+class ChangeLogCost:
+    """The refresh of every batch with and without the change log, side by side."""
+
+    with_log_seconds: float = 0.0
+    without_log_seconds: float = 0.0
+    change_rows: int = 0
+
+    @property
+    def share(self) -> float | None:
+        return ratio(self.with_log_seconds - self.without_log_seconds, self.with_log_seconds)
+
+
+def change_log_cost(conn: psycopg.Connection, batches: Sequence[Sequence[str]], mode: str, as_of: datetime,
+                    from_empty: bool) -> ChangeLogCost:
+    """Each batch refreshed twice, with and without the change log (alternating which goes
+    first), each in a transaction that is rolled back, so both start from the same state;
+    ``from_empty``: the pipeline's tables are truncated inside that transaction first."""
+    parameters = RefreshParameters(mode=mode, as_of=as_of)
+    pipeline_tables = sql.SQL(", ").join(map(sql.Identifier, PIPELINE_TABLES))
+    cost = ChangeLogCost()
+    for index, batch in enumerate(batches):
+        for with_log in (index % 2 == 0, index % 2 == 1):
+            with conn.transaction(force_rollback=True):
+                if from_empty:
+                    conn.execute(sql.SQL("TRUNCATE {}").format(pipeline_tables))
+                started = time.perf_counter()
+                if with_log:
+                    result = refresh_customer_analytics(conn, batch, parameters)
+                    cost.with_log_seconds += elapsed_since(started)
+                    cost.change_rows += sum(m.customers for m in result.segment_movements)
+                else:
+                    with without_segment_change_log():
+                        refresh_customer_analytics(conn, batch, parameters)
+                    cost.without_log_seconds += elapsed_since(started)
+    # The rolled-back rows are dead tuples the next measured step should not pay for.
+    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(pipeline_tables))
+    return cost
+
+
+def add_change_log_figures(figures: "Figures", name: str, label: str, cost: ChangeLogCost) -> None:
+    figures.add(f"change_log_{name}_with", f"{label}, with the change log (A/B)", cost.with_log_seconds, "s",
+                f"{cost.change_rows:,} change rows")
+    figures.add(f"change_log_{name}_without", f"{label}, without the change log (A/B)", cost.without_log_seconds, "s")
+    figures.add(f"change_log_{name}_share", f"change log / {label}", cost.share, "x")
+
+
 def change_customers(conn: psycopg.Connection, share: float, now: datetime) -> tuple[int, dict[str, int]]:
     """Changes ``share`` of the customers the way an hour of syncing does; returns how
     many customers and the rows each kind of change touched."""
@@ -830,6 +910,8 @@ def run_size(url: str, clients: int, args: argparse.Namespace) -> Figures:
         figures.add("row_width", "customer_analytics average row (bytes)", float(width or 0), "",
                     f"write floor table: {floor_width:.0f}")
         settle(conn)
+        add_change_log_figures(figures, "full", "full refresh, empty table",
+                               change_log_cost(conn, batches, "full", anchor, from_empty=True))
 
         noop = refresh_all(conn, batches, "full", anchor)
         figures.add("noop_full_seconds", "full refresh, nothing changed", noop.refresh_seconds, "s",
@@ -851,6 +933,8 @@ def run_size(url: str, clients: int, args: argparse.Namespace) -> Figures:
         figures.add("changed_customers", f"customers changed ({args.change_share:.0%})", customers, "",
                     "; ".join(f"{name}: {rows:,}" for name, rows in touched.items()))
         conn.execute("ANALYZE")
+        add_change_log_figures(figures, "recent", "recent after the change",
+                               change_log_cost(conn, batches, "recent", anchor + timedelta(hours=2), from_empty=False))
         recent = refresh_all(conn, batches, "recent", anchor + timedelta(hours=2), with_checks=True)
         changed = f"recent after {args.change_share:.0%}"
         figures.add("recent_changed_seconds", f"{changed} changed, 2 h later", recent.refresh_seconds, "s",
@@ -1009,6 +1093,11 @@ METHOD = """How it is measured (`benchmarks/refresh_benchmark.py`, one scratch d
   steps (untimed), as autovacuum would in the hour between runs; plain ANALYZE after the change.
 - Checks: `evaluate_checks` for each batch right after that batch's refresh, as in its run, in the full and
   in the changed `recent` (timed apart from the refresh).
+- Change log (issue 10): after the full refresh, and after the change before the measured `recent`, each
+  batch is refreshed twice more, with the refresh's SQL as committed and with the CTE that writes
+  `customer_segment_changes` cut out (alternating which runs first), each in a transaction that is rolled
+  back (the full one after truncating the pipeline's tables in it, so it starts from an empty table), then
+  VACUUM (ANALYZE) of the pipeline's tables. The log's cost is (with − without) / with.
 - Hourly tick: `build_definitions(Settings(), PostgresResource(...))`, the organization partitions in a
   throwaway instance, the `hourly_recent_refresh` schedule evaluated at anchor + 3 h, and each of its run
   requests executed in process, one after another (production's pool lets two run at once, each in its own

@@ -46,6 +46,11 @@ LABELS = (
     "view, largest organization",
     "peak memory: benchmark process",
     "peak memory: a PostgreSQL backend",
+    "full refresh, empty table, with the change log (A/B)",
+    "full refresh, empty table, without the change log (A/B)",
+    "change log / full refresh, empty table",
+    "recent after the change, with the change log (A/B)",
+    "change log / recent after the change",
     "total runtime",
 )
 
