@@ -312,3 +312,18 @@ def test_dashboard_query_uses_an_index_on_bookings(conn):
             and ("on bookings" in line or "bookings_" in line)
             for line in plan.splitlines()
         ), plan
+
+
+def test_a_filter_on_several_organizations_reaches_every_table(conn):
+    """The view check reads the view for a batch (`organization_id = ANY(...)`): both the
+    bookings and customer_analytics are read for those organizations only (no
+    scan of the whole customer_analytics per batch)."""
+    generate(conn, DASHBOARD_SETTINGS, progress=lambda message: None)
+    refresh(conn, "full", DASHBOARD_SETTINGS.anchor)
+    ensure_view(conn)
+    conn.execute("ANALYZE")
+    plan = "\n".join(row[0] for row in conn.execute(
+        f"EXPLAIN SELECT organization_id, sum(new_customers) FROM {VIEW_NAME}"
+        " WHERE organization_id = ANY(%s::uuid[]) GROUP BY 1", (organization_ids(conn)[:3],)
+    ))
+    assert "Seq Scan on bookings" not in plan and "Seq Scan on customer_analytics" not in plan, plan

@@ -5,9 +5,12 @@
 -- build copies 'posix/...', 'right/...' and 'posixrules' (AT TIME ZONE alone would
 -- also accept 'america/new_york' and abbreviations such as 'PST').
 -- new_customers is read from customer_analytics's first accepted booking, so each
--- customer is new exactly once, at that booking's location and local day.
--- The CTEs are NOT MATERIALIZED so a dashboard's organization filter reaches every
--- table (one organization's rows are read, not the whole table).
+-- customer is new exactly once, at that booking's location and local day: one row per
+-- such customer joins the bookings' rows in one aggregate (day_rows), and only groups
+-- with at least one booking are kept.
+-- The CTEs are NOT MATERIALIZED and organization_id, location_id and day are grouping
+-- columns, so a dashboard's filter on them (= or = ANY) is applied below the aggregate,
+-- in both arms of the UNION ALL: only the filtered organizations' rows are read.
 CREATE VIEW analytics_appointments_by_location_daily AS
 WITH location_zones AS NOT MATERIALIZED (
     SELECT l.organization_id, l.square_location_id AS location_id, l.timezone AS zone
@@ -19,9 +22,9 @@ WITH location_zones AS NOT MATERIALIZED (
 booking_days AS NOT MATERIALIZED (
     SELECT b.organization_id,
            b.location_id,
+           (b.start_at AT TIME ZONE coalesce(lz.zone, 'UTC'))::date AS day,
            b.status,
            c.square_customer_id AS client_id,  -- NULL unless the customer is a known client
-           (b.start_at AT TIME ZONE coalesce(lz.zone, 'UTC'))::date AS day,
            -- this booking's customer had the first accepted booking here, that local day
            coalesce(ca.first_booking_location_id = b.location_id
                     AND (ca.first_booking_at AT TIME ZONE coalesce(lz.zone, 'UTC'))::date
@@ -35,27 +38,31 @@ booking_days AS NOT MATERIALIZED (
     LEFT JOIN customer_analytics AS ca
            ON ca.organization_id = c.organization_id AND ca.square_customer_id = c.square_customer_id
 ),
-new_customer_counts AS NOT MATERIALIZED (
+first_booking_days AS NOT MATERIALIZED (
     SELECT ca.organization_id,
            ca.first_booking_location_id AS location_id,
-           (ca.first_booking_at AT TIME ZONE coalesce(lz.zone, 'UTC'))::date AS day,
-           count(*) AS new_customers
+           (ca.first_booking_at AT TIME ZONE coalesce(lz.zone, 'UTC'))::date AS day
     FROM customer_analytics AS ca
     LEFT JOIN location_zones AS lz
            ON lz.organization_id = ca.organization_id AND lz.location_id = ca.first_booking_location_id
     WHERE ca.first_booking_at IS NOT NULL
-    GROUP BY 1, 2, 3
+),
+day_rows AS NOT MATERIALIZED (
+    SELECT organization_id, location_id, day, status, client_id, new_here, false AS is_first_booking
+    FROM booking_days
+    UNION ALL
+    SELECT organization_id, location_id, day, NULL, NULL, false, true
+    FROM first_booking_days
 )
-SELECT bd.organization_id,
-       bd.location_id,
-       bd.day,
-       count(*) AS total_appointments,
-       count(*) FILTER (WHERE bd.status = 'ACCEPTED') AS accepted_appointments,
-       count(*) FILTER (WHERE bd.status IN ('CANCELLED_BY_CUSTOMER', 'CANCELLED_BY_SELLER')) AS cancelled_appointments,
-       count(*) FILTER (WHERE bd.status = 'NO_SHOW') AS no_shows,
-       coalesce(max(nc.new_customers), 0) AS new_customers,
-       count(DISTINCT bd.client_id) FILTER (WHERE bd.status = 'ACCEPTED' AND NOT bd.new_here) AS returning_customers
-FROM booking_days AS bd
-LEFT JOIN new_customer_counts AS nc
-       ON nc.organization_id = bd.organization_id AND nc.location_id = bd.location_id AND nc.day = bd.day
-GROUP BY bd.organization_id, bd.location_id, bd.day
+SELECT organization_id,
+       location_id,
+       day,
+       count(*) FILTER (WHERE NOT is_first_booking) AS total_appointments,
+       count(*) FILTER (WHERE status = 'ACCEPTED') AS accepted_appointments,
+       count(*) FILTER (WHERE status IN ('CANCELLED_BY_CUSTOMER', 'CANCELLED_BY_SELLER')) AS cancelled_appointments,
+       count(*) FILTER (WHERE status = 'NO_SHOW') AS no_shows,
+       count(*) FILTER (WHERE is_first_booking) AS new_customers,
+       count(DISTINCT client_id) FILTER (WHERE status = 'ACCEPTED' AND NOT new_here) AS returning_customers
+FROM day_rows
+GROUP BY organization_id, location_id, day
+HAVING count(*) FILTER (WHERE NOT is_first_booking) > 0
