@@ -2,14 +2,25 @@
 -- look like: the given customer's when there is one, else the first. JSON renders
 -- every timestamp as text ('infinity' and BC years included, which have no Python
 -- value) and keeps only the first few booking notes; the caller masks personal fields.
-WITH chosen AS (
-    SELECT to_jsonb(ca) AS row_json
+WITH candidates AS (
+    -- the given customer's row (a key lookup) ...
+    SELECT 0 AS preference, ca.organization_id, ca.square_customer_id
     FROM customer_analytics AS ca
     WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
-    ORDER BY (ca.organization_id::text, ca.square_customer_id)
-             IS DISTINCT FROM (%(organization_id)s::text, %(square_customer_id)s::text),
-             ca.organization_id, ca.square_customer_id
-    LIMIT 1
+      AND ca.organization_id = %(organization_id)s::uuid
+      AND ca.square_customer_id = %(square_customer_id)s::text
+    UNION ALL
+    -- ... else the first key of the organizations (keys only: no row is rendered to sort)
+    (SELECT 1, ca.organization_id, ca.square_customer_id
+     FROM customer_analytics AS ca
+     WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
+     ORDER BY ca.organization_id, ca.square_customer_id
+     LIMIT 1)
+),
+chosen AS (
+    SELECT to_jsonb(ca) AS row_json
+    FROM (SELECT * FROM candidates ORDER BY preference LIMIT 1) AS pick
+    JOIN customer_analytics AS ca USING (organization_id, square_customer_id)
 )
 SELECT CASE WHEN jsonb_typeof(row_json -> 'booking_notes') = 'array' THEN
            row_json || jsonb_build_object(
