@@ -8,11 +8,14 @@
 -- customer is new exactly once, at that booking's location and local day: one row per
 -- such customer joins the bookings' rows in one aggregate (day_rows), and only groups
 -- with at least one booking are kept.
--- The CTEs are NOT MATERIALIZED and organization_id, location_id and day are grouping
--- columns, so a dashboard's filter on them (= or = ANY) is applied below the aggregate,
--- in both arms of the UNION ALL: only the filtered organizations' rows are read.
+-- The CTEs over bookings and customer_analytics are NOT MATERIALIZED and
+-- organization_id, location_id and day are grouping columns, so a dashboard's filter on
+-- them (= or = ANY) is applied below the aggregate, in both arms of the UNION ALL: only
+-- the filtered organizations' rows are read. location_zones is MATERIALIZED: both arms
+-- read it, and reading pg_timezone_names once (tens of ms) costs more than reading
+-- every locations row.
 CREATE VIEW analytics_appointments_by_location_daily AS
-WITH location_zones AS NOT MATERIALIZED (
+WITH location_zones AS MATERIALIZED (
     SELECT l.organization_id, l.square_location_id AS location_id, l.timezone AS zone
     FROM locations AS l
     WHERE l.timezone IN (
