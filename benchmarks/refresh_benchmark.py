@@ -58,6 +58,7 @@ from customer_analytics_pipeline.defs.factory import build_definitions
 from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
 from customer_analytics_pipeline.defs.partitions import ORGANIZATIONS_PARTITION_NAME
 from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.dev.dagster_instance import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VARIABLE, sqlalchemy_url
 from customer_analytics_pipeline.settings import Settings, load_settings
 from customer_analytics_pipeline.warehouse import refresh as refresh_module
 from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_checks
@@ -805,17 +806,35 @@ def step_seconds(records: Sequence) -> dict[str, float]:
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+@contextmanager
+def dagster_storage(url: str) -> Iterator[str]:
+    """A Dagster storage database of its own next to the benchmark's (production keeps
+    Dagster's storage in PostgreSQL too), as a SQLAlchemy URL; dropped afterwards."""
+    name = f"{conninfo_to_dict(url)['dbname']}_dagster"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield sqlalchemy_url(make_conninfo(url, dbname=name))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def dagster_tick(url: str, keys: Sequence[str], settings: Settings, scheduled: datetime) -> Tick:
     """One hourly tick end to end through Dagster: the schedule's own run requests
     (partition-range tags, mode recent, as_of = the tick) for organization partitions
-    registered in a throwaway instance, each run executed in process, one after another.
-    Wall time starts at the schedule's evaluation; building the definitions (a code
-    server does it once) is left out."""
+    registered in a throwaway instance with PostgreSQL storage and
+    DAGSTER_EVENT_BATCH_SIZE as README's production setup has them, each run executed in
+    process, one after another. Wall time starts at the schedule's evaluation; building
+    the definitions (a code server does it once) is left out."""
     definitions = build_definitions(settings, PostgresResource(database_url=url))
     job = definitions.resolve_job_def(REFRESH_JOB_NAME)
     schedule = definitions.resolve_schedule_def(HOURLY_SCHEDULE)
     tick = Tick()
-    with instance_for_test() as instance:
+    os.environ.setdefault(EVENT_BATCH_SIZE_VARIABLE, EVENT_BATCH_SIZE)
+    with dagster_storage(url) as storage_url, instance_for_test(
+        overrides={"storage": {"postgres": {"postgres_url": storage_url}}}
+    ) as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, list(keys))
         started = time.perf_counter()
         context = build_schedule_context(instance=instance, scheduled_execution_time=scheduled)
@@ -1099,10 +1118,11 @@ METHOD = """How it is measured (`benchmarks/refresh_benchmark.py`, one scratch d
   back (the full one after truncating the pipeline's tables in it, so it starts from an empty table), then
   VACUUM (ANALYZE) of the pipeline's tables. The log's cost is (with − without) / with.
 - Hourly tick: `build_definitions(Settings(), PostgresResource(...))`, the organization partitions in a
-  throwaway instance, the `hourly_recent_refresh` schedule evaluated at anchor + 3 h, and each of its run
-  requests executed in process, one after another (production's pool lets two run at once, each in its own
-  process). Refresh SQL is the materialization's `duration_seconds`; check time is the check steps'
-  STEP_START to STEP_SUCCESS.
+  throwaway instance whose storage is a PostgreSQL database of its own on the same server, with
+  `DAGSTER_EVENT_BATCH_SIZE=1000` (README's production setup), the `hourly_recent_refresh` schedule evaluated
+  at anchor + 3 h, and each of its run requests executed in process, one after another (production's pool lets
+  two run at once, each in its own process). Refresh SQL is the materialization's `duration_seconds`; check
+  time is the check steps' STEP_START to STEP_SUCCESS.
 - View: one untimed warm-up, then one query per organization over ~60 organizations spread over the size
   ranking, the largest first; p95 is nearest-rank.
 - Memory: the benchmark process's `ru_maxrss` (it runs the Dagster runs in process); the PostgreSQL

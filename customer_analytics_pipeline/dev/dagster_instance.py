@@ -14,6 +14,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 DAGSTER_STORAGE_DATABASE = "dagster"
+# Dagster stores a run's per-partition materialization events (two per organization of
+# the run) in batches of this many instead of one INSERT each (README's Environment).
+EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = "1000"
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
@@ -49,8 +53,9 @@ def dagster_storage_url(database_url: str) -> str:
 
 
 def prepare_dagster_environment(database_url: str) -> dict[str, str]:
-    """Exports DAGSTER_HOME (with the project's dagster.yaml), DAGSTER_POSTGRES_URL and
-    DATABASE_URL for this process and the processes it starts; returns them."""
+    """Exports DAGSTER_HOME (with the project's dagster.yaml), DAGSTER_POSTGRES_URL,
+    DATABASE_URL and DAGSTER_EVENT_BATCH_SIZE for this process and the processes it
+    starts; returns them."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
     if PROJECT_DAGSTER_YAML.is_file() and PROJECT_DAGSTER_YAML != (home / "dagster.yaml").resolve():
@@ -59,7 +64,10 @@ def prepare_dagster_environment(database_url: str) -> dict[str, str]:
     if not storage_url:
         ensure_dagster_storage_database(database_url)
         storage_url = dagster_storage_url(database_url)
-    exported = {"DAGSTER_HOME": str(home), "DAGSTER_POSTGRES_URL": storage_url, "DATABASE_URL": database_url}
+    exported = {
+        "DAGSTER_HOME": str(home), "DAGSTER_POSTGRES_URL": storage_url, "DATABASE_URL": database_url,
+        EVENT_BATCH_SIZE_VARIABLE: os.environ.get(EVENT_BATCH_SIZE_VARIABLE) or EVENT_BATCH_SIZE,
+    }
     os.environ.update(exported)
     return exported
 
