@@ -199,7 +199,7 @@ def test_the_weekly_view_equals_a_recomputation_from_the_change_rows(refreshed):
         columns=["organization_id", "square_customer_id", "from_segment", "to_segment", "changed_at"],
     )
     utc = pd.to_datetime(changes["changed_at"], utc=True).dt.tz_localize(None)
-    changes["week"] = (utc.dt.normalize() - pd.to_timedelta(utc.dt.weekday, unit="D")).dt.date
+    changes["week"] = (utc.dt.normalize() - pd.to_timedelta(utc.dt.day_of_week, unit="D")).dt.date
     expected = (
         changes.fillna({"from_segment": "<none>"})
         .groupby(["organization_id", "week", "from_segment", "to_segment"])["square_customer_id"]
