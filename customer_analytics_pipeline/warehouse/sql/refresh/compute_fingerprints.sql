@@ -6,28 +6,36 @@
 -- refresh SQL invalidates every fingerprint. Run before the metrics are computed: the
 -- metrics then see at least the rows fingerprinted (a later change only makes the next
 -- refresh recompute).
+-- One hash per source row of the batch's organizations, kept when its customer is a
+-- target, then one aggregate per customer: XOR is order-free and 0 is its identity, so
+-- a customer without bookings, payments or referral row needs no outer join. There is
+-- no join tree over customers, so the planner's estimate of the targets' join (it
+-- multiplies the selectivities of the two correlated key columns and finds a few dozen
+-- rows where there are tens of thousands) cannot turn into nested loops over the
+-- per-customer aggregates. A customer whose client row is gone has no fingerprint.
 CREATE TEMP TABLE refresh_fingerprints ON COMMIT DROP AS
-WITH booking_hashes AS (
-    SELECT b.organization_id, b.square_customer_id,
-           bit_xor(hashtextextended(b.id || '/' || b.xmin::text, %(seed)s::bigint)) AS hash
+SELECT h.organization_id, h.square_customer_id, bit_xor(h.hash) AS fingerprint
+FROM (
+    SELECT c.organization_id, c.square_customer_id, true AS is_client,
+           hashtextextended(c.xmin::text, %(seed)s::bigint + 2) AS hash
+    FROM square_existing_clients AS c
+    WHERE c.organization_id = ANY(%(organization_ids)s::uuid[])
+    UNION ALL
+    SELECT rp.organization_id, rp.square_customer_id, false,
+           hashtextextended(rp.xmin::text, %(seed)s::bigint + 3)
+    FROM referral_profiles AS rp
+    WHERE rp.organization_id = ANY(%(organization_ids)s::uuid[])
+    UNION ALL
+    SELECT b.organization_id, b.square_customer_id, false,
+           hashtextextended(b.id || '/' || b.xmin::text, %(seed)s::bigint)
     FROM bookings AS b
-    JOIN refresh_targets AS t USING (organization_id, square_customer_id)
-    GROUP BY b.organization_id, b.square_customer_id
-),
-payment_hashes AS (
-    SELECT p.organization_id, p.square_customer_id,
-           bit_xor(hashtextextended(p.id || '/' || p.xmin::text, %(seed)s::bigint + 1)) AS hash
+    WHERE b.organization_id = ANY(%(organization_ids)s::uuid[])
+    UNION ALL
+    SELECT p.organization_id, p.square_customer_id, false,
+           hashtextextended(p.id || '/' || p.xmin::text, %(seed)s::bigint + 1)
     FROM payments AS p
-    JOIN refresh_targets AS t USING (organization_id, square_customer_id)
-    GROUP BY p.organization_id, p.square_customer_id
-)
-SELECT t.organization_id, t.square_customer_id,
-       hashtextextended(c.xmin::text, %(seed)s::bigint + 2)
-       # coalesce(hashtextextended(rp.xmin::text, %(seed)s::bigint + 3), 0)
-       # coalesce(bh.hash, 0)
-       # coalesce(ph.hash, 0) AS fingerprint
-FROM refresh_targets AS t
-JOIN square_existing_clients AS c USING (organization_id, square_customer_id)
-LEFT JOIN referral_profiles AS rp USING (organization_id, square_customer_id)
-LEFT JOIN booking_hashes AS bh USING (organization_id, square_customer_id)
-LEFT JOIN payment_hashes AS ph USING (organization_id, square_customer_id)
+    WHERE p.organization_id = ANY(%(organization_ids)s::uuid[])
+) AS h
+JOIN refresh_targets AS t USING (organization_id, square_customer_id)
+GROUP BY h.organization_id, h.square_customer_id
+HAVING bool_or(h.is_client)
