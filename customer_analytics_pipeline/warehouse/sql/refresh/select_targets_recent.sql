@@ -29,6 +29,8 @@ WHERE c.organization_id = ANY(%(organization_ids)s::uuid[])
               AND ch.square_customer_id = c.square_customer_id)
      OR NOT EXISTS (
             SELECT 1 FROM customer_analytics AS ca
-            WHERE ca.organization_id = c.organization_id
+            -- Restated on ca so the hashed subplan reads the batch's rows, not the table.
+            WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
+              AND ca.organization_id = c.organization_id
               AND ca.square_customer_id = c.square_customer_id)
   )
