@@ -297,7 +297,9 @@ def _refresh_in_transaction(
         log(f"{skipped} customer(s) of the recent set skipped: none of their source rows changed")
     compute = conn.execute(load_sql(COMPUTE_ROWS_SQL), params)
     rows_recomputed = compute.rowcount
-    conn.execute("ANALYZE refresh_rows")
+    # Only the key feeds a plan (the upsert's joins); the other columns' statistics would
+    # cost a sample of every wide column (about a tenth of the refresh at 1M clients).
+    conn.execute("ANALYZE refresh_rows (organization_id, square_customer_id)")
     log(f"recomputed {rows_recomputed} customer(s); writing changes")
 
     written = {org: (ins, upd) for org, ins, upd in conn.execute(_upsert_statement(), params)}
