@@ -189,16 +189,24 @@ def synthetic_history(conn: psycopg.Connection, days_back: list[int]) -> list[tu
     return rows
 
 
-def test_the_weekly_view_equals_a_recomputation_from_the_change_rows(refreshed):
-    insert_history(refreshed, synthetic_history(refreshed, [3, 10, 11, 40, 41, 300]))
+def change_frame(conn: psycopg.Connection) -> pd.DataFrame:
+    """Every change row, with ``changed_at_utc`` as a naive UTC timestamp."""
+    columns = ["organization_id", "square_customer_id", "from_segment", "to_segment", "changed_at"]
     changes = pd.DataFrame(
-        refreshed.execute(
+        conn.execute(
             "SELECT organization_id::text, square_customer_id, from_segment, to_segment, changed_at"
             " FROM customer_segment_changes"
         ).fetchall(),
-        columns=["organization_id", "square_customer_id", "from_segment", "to_segment", "changed_at"],
+        columns=columns,
     )
-    utc = pd.to_datetime(changes["changed_at"], utc=True).dt.tz_localize(None)
+    changes["changed_at_utc"] = pd.to_datetime(changes["changed_at"], utc=True).dt.tz_localize(None)
+    return changes
+
+
+def test_the_weekly_view_equals_a_recomputation_from_the_change_rows(refreshed):
+    insert_history(refreshed, synthetic_history(refreshed, [3, 10, 11, 40, 41, 300]))
+    changes = change_frame(refreshed)
+    utc = changes["changed_at_utc"]
     changes["week"] = (utc.dt.normalize() - pd.to_timedelta(utc.dt.day_of_week, unit="D")).dt.date
     expected = (
         changes.fillna({"from_segment": "<none>"})
@@ -260,14 +268,8 @@ def readme_segment_queries() -> list[str]:
 def test_readmes_example_queries_answer_what_they_say(refreshed):
     insert_history(refreshed, synthetic_history(refreshed, [0, 1, 2, 9, 40, 70]))
     this_week, lost_per_month = readme_segment_queries()
-    changes = pd.DataFrame(
-        refreshed.execute(
-            "SELECT organization_id::text, square_customer_id, from_segment, to_segment, changed_at"
-            " FROM customer_segment_changes"
-        ).fetchall(),
-        columns=["organization_id", "square_customer_id", "from_segment", "to_segment", "changed_at"],
-    )
-    utc = pd.to_datetime(changes["changed_at"], utc=True).dt.tz_localize(None)
+    changes = change_frame(refreshed)
+    utc = changes["changed_at_utc"]
     now = pd.Timestamp(refreshed.execute("SELECT now() AT TIME ZONE 'UTC'").fetchone()[0])
     monday = now.normalize() - pd.Timedelta(days=now.weekday())
     organization = largest_organization(refreshed)
