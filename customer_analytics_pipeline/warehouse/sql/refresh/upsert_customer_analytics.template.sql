@@ -21,6 +21,7 @@ written AS (
     INSERT INTO customer_analytics AS ca ({columns}, created_at, updated_at)
     SELECT {columns}, now(), now()
     FROM changed
+    ORDER BY organization_id, square_customer_id  -- key order, as below
     ON CONFLICT (organization_id, square_customer_id) DO UPDATE
         SET ({columns}, updated_at) = ({excluded_columns}, now())
     -- xmax is 0 only on a freshly inserted tuple.
@@ -32,6 +33,9 @@ segment_changes AS (
     SELECT organization_id, square_customer_id, previous_segment, customer_segment, %(as_of)s::timestamptz, now()
     FROM changed
     WHERE previous_segment IS DISTINCT FROM customer_segment
+    -- In key order: the key's index and the foreign key's lookups in the clients' key
+    -- then walk their pages in order (a first full refresh logs every customer).
+    ORDER BY organization_id, square_customer_id
 )
 SELECT organization_id::text AS organization_id,
        count(*) FILTER (WHERE inserted) AS inserted,
