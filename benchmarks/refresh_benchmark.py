@@ -5,7 +5,7 @@ one run, against a floor of one plain read and one plain write.
     python benchmarks/refresh_benchmark.py                      # 250,000 and 1,000,000 clients
     python benchmarks/refresh_benchmark.py --sizes 2000 --organizations 20 --report /tmp/perf.md   # smoke
 
-On this 2-core machine the default run took 27.5 minutes with the refresh of af670a9;
+On this 2-core machine the default run took 22.9 minutes with the refresh of 5faa42b;
 the benchmark's own work (data, indexes, floors, view) is about 3 of them, the rest is
 the pipeline's refreshes, checks and Dagster runs being measured.
 
