@@ -734,7 +734,7 @@ def change_log_cost(conn: psycopg.Connection, batches: Sequence[Sequence[str]], 
                 if with_log:
                     result = refresh_customer_analytics(conn, batch, parameters)
                     cost.with_log_seconds += elapsed_since(started)
-                    cost.change_rows += sum(m.customers for m in result.segment_movements)
+                    cost.change_rows += result.segment_changes
                 else:
                     with without_segment_change_log():
                         refresh_customer_analytics(conn, batch, parameters)

@@ -153,7 +153,7 @@ def segment_changes_metadata(result: RefreshResult, expired_rows_deleted: int | 
             schema=TableSchema(columns=[TableColumn("from_segment", "string"), TableColumn("to_segment", "string"),
                                         TableColumn("customers", "int")]),
         ),
-        "change_rows_written": sum(m.customers for m in result.segment_movements),
+        "change_rows_written": result.segment_changes,
         **{f"customers_into_{segment.lower()}": result.customers_moved_into(segment) for segment in WATCHED_SEGMENTS},
         "as_of": result.as_of.isoformat(),
     }
@@ -258,7 +258,7 @@ def refresh_organizations(
     context.log.info(
         f"customer_analytics: {result.total('row_count')} rows, {result.total('rows_inserted')} inserted, "
         f"{result.total('rows_updated')} updated, {result.total('rows_deleted')} deleted "
-        f"in {result.duration_seconds:.2f}s; {sum(m.customers for m in result.segment_movements)} segment change(s)"
+        f"in {result.duration_seconds:.2f}s; {result.segment_changes} segment change(s)"
         + (f", {expired_rows_deleted} change row(s) past {settings.segment_history_days} days deleted"
            if expired_rows_deleted is not None else "")
     )

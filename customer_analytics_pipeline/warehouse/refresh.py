@@ -7,6 +7,7 @@ every metric is defined once, in ``compute_customer_rows.sql``.
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,11 @@ class RefreshResult:
     segment_movements: tuple[SegmentMovement, ...]
     duration_seconds: float
 
+    @property
+    def segment_changes(self) -> int:
+        """Change rows this refresh wrote to customer_segment_changes."""
+        return sum(m.customers for m in self.segment_movements)
+
     def customers_moved_into(self, segment: str) -> int:
         """Customers whose segment this refresh changed to ``segment`` (first rows included)."""
         return sum(m.customers for m in self.segment_movements if m.to_segment == segment)
@@ -145,13 +151,11 @@ class RefreshResult:
     @classmethod
     def combine(cls, parameters: "RefreshParameters", results: Sequence["RefreshResult"]) -> "RefreshResult":
         """One result for organizations refreshed in separate transactions."""
-        segment_counts: dict[str, int] = {}
-        movements: dict[tuple[str | None, str], int] = {}
+        segment_counts: Counter[str] = Counter()
+        movements: Counter[tuple[str | None, str]] = Counter()
         for result in results:
-            for segment, customers in result.segment_counts.items():
-                segment_counts[segment] = segment_counts.get(segment, 0) + customers
-            for m in result.segment_movements:
-                movements[m.from_segment, m.to_segment] = movements.get((m.from_segment, m.to_segment), 0) + m.customers
+            segment_counts.update(result.segment_counts)
+            movements.update({(m.from_segment, m.to_segment): m.customers for m in result.segment_movements})
         return cls(
             mode=parameters.mode,
             as_of=parameters.as_of,

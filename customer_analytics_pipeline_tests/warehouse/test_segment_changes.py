@@ -8,7 +8,11 @@ import pandas as pd
 import psycopg
 import pytest
 
-from customer_analytics_pipeline.warehouse.refresh import RefreshParameters, refresh_customer_analytics
+from customer_analytics_pipeline.warehouse.refresh import (
+    OrganizationsFailed,
+    RefreshParameters,
+    refresh_customer_analytics,
+)
 from customer_analytics_pipeline.warehouse.segment_history import delete_expired_segment_changes
 from customer_analytics_pipeline_tests.helpers import anchor, largest_organization, organization_ids, refresh
 from customer_analytics_pipeline_tests.oracle import (
@@ -153,8 +157,10 @@ def test_an_organization_failing_on_bad_data_logs_no_changes_and_the_others_do(g
         "UPDATE payments SET amount_cents = 9223372036854775807 WHERE organization_id = %s AND status = 'COMPLETED'",
         (broken,),
     )
-    with pytest.raises(Exception, match="bad data"):
+    with pytest.raises(OrganizationsFailed, match="bad data") as failed:
         refresh(generated, "full", anchor())
+    # The organizations refreshed one by one report their movements together.
+    assert failed.value.refreshed.segment_changes == change_row_count(generated) > 0
     per_organization = dict(generated.execute(
         "SELECT organization_id::text, count(*) FROM customer_segment_changes GROUP BY 1").fetchall())
     assert broken not in per_organization
