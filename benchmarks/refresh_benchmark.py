@@ -340,6 +340,17 @@ WINDOW same_organization AS (PARTITION BY organization_id ORDER BY square_custom
 NOW_STAMP = "%(now)s::timestamptz + interval '50 minutes' * random()"
 LATE_STAMP = "%(now)s::timestamptz - interval '30 days' - interval '50 days' * random()"
 
+
+def one_row_per_customer(table: str, alias: str, kind: str, order: str, where: str = "", extra: str = "") -> str:
+    """A subquery ``pick`` of one ``table`` row (organization_id, id{extra}) per changed
+    customer of ``kind``, the first by ``order``."""
+    return f"""(SELECT DISTINCT ON ({alias}.organization_id, {alias}.square_customer_id) {alias}.organization_id,
+                      {alias}.id{extra}
+              FROM {table} AS {alias} JOIN benchmark_changes AS ch USING (organization_id, square_customer_id)
+              WHERE ch.kind = '{kind}'{where}
+              ORDER BY {alias}.organization_id, {alias}.square_customer_id, {order}) AS pick"""
+
+
 CHANGE_STATEMENTS = {
     "bookings updated now": f"""
         UPDATE bookings AS b
@@ -349,10 +360,7 @@ CHANGE_STATEMENTS = {
                                    ELSE 'ACCEPTED' END,
             seller_note = 'Status corrected by the front desk',
             updated_at = {NOW_STAMP}
-        FROM (SELECT DISTINCT ON (b.organization_id, b.square_customer_id) b.organization_id, b.id
-              FROM bookings AS b JOIN benchmark_changes AS ch USING (organization_id, square_customer_id)
-              WHERE ch.kind = 'touch'
-              ORDER BY b.organization_id, b.square_customer_id, b.start_at DESC) AS pick
+        FROM {one_row_per_customer("bookings", "b", "touch", "b.start_at DESC")}
         WHERE b.organization_id = pick.organization_id AND b.id = pick.id""",
     "clients updated now": f"""
         UPDATE square_existing_clients AS c
@@ -384,32 +392,22 @@ CHANGE_STATEMENTS = {
     "payments refunded, synced late": f"""
         UPDATE payments AS p
         SET refunded_cents = p.amount_cents / 2, updated_at = {LATE_STAMP}
-        FROM (SELECT DISTINCT ON (p.organization_id, p.square_customer_id) p.organization_id, p.id
-              FROM payments AS p JOIN benchmark_changes AS ch USING (organization_id, square_customer_id)
-              WHERE ch.kind = 'late' AND p.status = 'COMPLETED' AND p.id NOT LIKE 'late%%'
-              ORDER BY p.organization_id, p.square_customer_id, p.created_at) AS pick
+        FROM {one_row_per_customer("payments", "p", "late", "p.created_at",
+                                   where=" AND p.status = 'COMPLETED' AND p.id NOT LIKE 'late%%'")}
         WHERE p.organization_id = pick.organization_id AND p.id = pick.id""",
-    "bookings deleted": """
+    "bookings deleted": f"""
         DELETE FROM bookings AS b
-        USING (SELECT DISTINCT ON (b.organization_id, b.square_customer_id) b.organization_id, b.id
-               FROM bookings AS b JOIN benchmark_changes AS ch USING (organization_id, square_customer_id)
-               WHERE ch.kind = 'delete'
-               ORDER BY b.organization_id, b.square_customer_id, b.start_at) AS pick
+        USING {one_row_per_customer("bookings", "b", "delete", "b.start_at")}
         WHERE b.organization_id = pick.organization_id AND b.id = pick.id""",
-    "payments deleted": """
+    "payments deleted": f"""
         DELETE FROM payments AS p
-        USING (SELECT DISTINCT ON (p.organization_id, p.square_customer_id) p.organization_id, p.id
-               FROM payments AS p JOIN benchmark_changes AS ch USING (organization_id, square_customer_id)
-               WHERE ch.kind = 'delete'
-               ORDER BY p.organization_id, p.square_customer_id, p.created_at DESC) AS pick
+        USING {one_row_per_customer("payments", "p", "delete", "p.created_at DESC")}
         WHERE p.organization_id = pick.organization_id AND p.id = pick.id""",
     "bookings moved to another customer": f"""
         UPDATE bookings AS b
         SET square_customer_id = pick.move_to, updated_at = {NOW_STAMP}
-        FROM (SELECT DISTINCT ON (b.organization_id, b.square_customer_id) b.organization_id, b.id, ch.move_to
-              FROM bookings AS b JOIN benchmark_changes AS ch USING (organization_id, square_customer_id)
-              WHERE ch.kind = 'move' AND ch.move_to <> ch.square_customer_id
-              ORDER BY b.organization_id, b.square_customer_id, b.start_at DESC) AS pick
+        FROM {one_row_per_customer("bookings", "b", "move", "b.start_at DESC",
+                                   where=" AND ch.move_to <> ch.square_customer_id", extra=", ch.move_to")}
         WHERE b.organization_id = pick.organization_id AND b.id = pick.id""",
 }
 
