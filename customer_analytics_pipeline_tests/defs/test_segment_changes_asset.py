@@ -1,10 +1,12 @@
 """customer_segment_changes through Dagster: the same run materializes it with the
 refresh, its metadata gives the run's movements, and full runs enforce the retention."""
 
+import logging
 from datetime import timedelta
 
+import psycopg
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterEventType, DagsterInstance, materialize
 
 from customer_analytics_pipeline.defs.customer_analytics_asset import build_customer_analytics
 from customer_analytics_pipeline.defs.partitions import (
@@ -17,16 +19,20 @@ from customer_analytics_pipeline.settings import Settings, load_settings
 from customer_analytics_pipeline_tests.helpers import anchor, organization_ids
 
 
-def run(database_url, keys, config, settings=None):
-    instance = DagsterInstance.ephemeral()
+def materialize_range(database, keys, config, settings=None, instance=None):
+    instance = instance or DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
-    result = materialize(
+    return materialize(
         [build_customer_analytics(settings or Settings())],
         instance=instance,
-        resources={"database": PostgresResource(database_url=database_url)},
+        resources={"database": database},
         run_config={"ops": {"customer_analytics": {"config": config}}},
         tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
     )
+
+
+def run(database_url, keys, config, settings=None):
+    result = materialize_range(PostgresResource(database_url=database_url), keys, config, settings)
     assert result.success
     # One materialization per partition of the run, each with the run's metadata.
     changes = [
@@ -91,3 +97,34 @@ def test_the_history_window_is_read_from_the_environment_and_validated():
     for bad in ("0", "two years"):
         with pytest.raises(ValueError, match="CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS"):
             load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": bad})
+
+
+def test_retention_stopped_by_a_lock_is_a_warning_not_a_retried_refresh(generated, database_url):
+    """The refresh has committed when retention runs: a lock wait past lock_timeout there
+    leaves the run green with a warning and the old rows for the next full run, instead
+    of retrying the whole refresh and ending on "Exceeded max_retries"."""
+    keys = organization_ids(generated)
+    run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()})
+    generated.execute("UPDATE customer_segment_changes SET changed_at = changed_at - interval '800 days'")
+    (old,) = generated.execute("SELECT count(*) FROM customer_segment_changes").fetchone()
+    instance = DagsterInstance.ephemeral()
+    with psycopg.connect(database_url) as other_session:
+        other_session.execute("SELECT 1 FROM customer_segment_changes LIMIT 1 FOR UPDATE")
+        result = materialize_range(
+            PostgresResource(database_url=database_url, lock_timeout_seconds=1), keys,
+            {"mode": "full", "as_of": anchor().isoformat()}, instance=instance,
+        )
+        other_session.rollback()
+
+    assert result.success
+    assert not any(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+    warnings = [r.user_message for r in instance.all_logs(result.run_id) if r.level == logging.WARNING]
+    assert any("retention stopped, left to the next full run" in w and "lock timeout" in w for w in warnings), warnings
+    (changes,) = [m for m in result.asset_materializations_for_node("customer_analytics")
+                  if m.asset_key.path == ["customer_segment_changes"]][:1]
+    assert "expired_rows_deleted" not in changes.metadata
+    assert generated.execute("SELECT count(*) FROM customer_segment_changes").fetchone()[0] == old
+    assert generated.execute(
+        "SELECT level, payload->>'status' FROM application_logs WHERE payload->>'dagster_run_id' = %s",
+        (result.run_id,),
+    ).fetchall() == [("info", "success")]
