@@ -22,6 +22,8 @@ LABELS = (
     "floor = read + write",
     "full refresh, empty table",
     "full refresh / floor",
+    "full refresh, empty table, two batches at once",
+    "full refresh: one at a time / two at once",
     "full refresh, nothing changed",
     "no-op full: rows written",
     "no-op full / initial full",
@@ -49,6 +51,9 @@ LABELS = (
     "full refresh, empty table, with the change log (A/B)",
     "full refresh, empty table, without the change log (A/B)",
     "change log / full refresh, empty table",
+    "nightly full, a day later, with the change log (A/B)",
+    "nightly full, a day later, without the change log (A/B)",
+    "change log / nightly full, a day later",
     "recent after the change, with the change log (A/B)",
     "change log / recent after the change",
     "total runtime",
@@ -66,7 +71,7 @@ def test_benchmark_runs_at_a_tiny_size(server_url, tmp_path):
     before = benchmark_databases(server_url)
 
     completed = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--sizes", "2000", "--organizations", "20", "--batch-size", "10",
+        [sys.executable, str(BENCHMARK), "--sizes", "2000", "--organizations", "30", "--batch-size", "10",
          "--view-organizations", "5", "--server-url", server_url, "--report", str(report)],
         capture_output=True, text=True, timeout=900, cwd=tmp_path,
     )
