@@ -1,13 +1,14 @@
 """Connections to PostgreSQL: the URL checked and never echoed with its password, every
 session bounded, and the embedded server for when no URL is given."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 APPLICATION_NAME = "customer_analytics_pipeline"
@@ -25,6 +26,16 @@ class SessionLimits:
     statement_timeout_seconds: int = 3600
     lock_timeout_seconds: int = 600
     idle_in_transaction_timeout_seconds: int = 60
+
+
+def set_local_settings(conn: psycopg.Connection, settings: Mapping[str, str]) -> None:
+    """Server settings for the current transaction only (SET LOCAL scope): the pool's
+    sessions are left as they were when it ends."""
+    names = list(settings)
+    conn.execute(
+        sql.SQL("SELECT {}").format(sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in names)),
+        [value for name in names for value in (name, settings[name])],
+    )
 
 
 @cache

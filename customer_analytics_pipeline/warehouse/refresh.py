@@ -16,6 +16,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from customer_analytics_pipeline.warehouse.connection import set_local_settings
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.migrations import available_migrations
@@ -52,9 +53,11 @@ REFRESH_CODE_VERSION = sql_files_version(
 # `recent` recomputes every customer of its set once after a deploy that changed the SQL.
 FINGERPRINT_SEED = int(REFRESH_CODE_VERSION[:15], 16)
 
-# The refresh's hash aggregates stay in memory for large organizations; SET LOCAL
-# scope, so only the refresh transaction gets it.
-REFRESH_WORK_MEM = "256MB"
+# The refresh transaction's settings. Its hash aggregates stay in memory for large
+# organizations. JIT compiles the wide compute (about 140 functions) afresh in every
+# batch, which costs more than it saves: compute measured 8% faster without it on
+# 100,000 clients.
+REFRESH_SETTINGS = {"work_mem": "256MB", "jit": "off"}
 # Day counts beyond a century are certainly typos (and would overflow the hour math);
 # as_of outside these years is too (and as_of - lookback must stay a valid date).
 MAX_DAYS = 36_500
@@ -287,9 +290,7 @@ def _refresh_in_transaction(
     """Every step of one refresh, inside the caller's transaction."""
     params = _sql_parameters(organization_ids, parameters)
     started = time.perf_counter()
-    # JIT compiles this wide query (about 140 functions) afresh in every batch, which costs
-    # more than it saves: compute measured 8% faster without it on 100,000 clients.
-    conn.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)", (REFRESH_WORK_MEM,))
+    set_local_settings(conn, REFRESH_SETTINGS)
     conn.execute(load_sql(LOCK_ORGANIZATIONS_SQL), params)
     log(f"locked {len(organization_ids)} organization(s); selecting customers ({parameters.mode})")
 

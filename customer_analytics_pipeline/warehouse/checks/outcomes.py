@@ -20,6 +20,7 @@ from customer_analytics_pipeline.warehouse.checks.masking import (
     database_error_text,
     mask_personal_fields,
 )
+from customer_analytics_pipeline.warehouse.connection import set_local_settings
 from customer_analytics_pipeline.warehouse.sql_files import load_sql
 
 T = TypeVar("T")
@@ -30,6 +31,11 @@ SAMPLES_PER_ORGANIZATION = 3
 MAX_SAMPLES = 10
 # Problem texts are built in SQL from the row's values: a huge one is cut there.
 MAX_PROBLEM_CHARACTERS = 300
+# Each check's transaction: aggregates hashed in memory, no JIT (it compiled longer than
+# the queries ran), no parallel workers (each one repeated the whole inner aggregate of
+# a join, and production runs two refreshes at once on two cores). Measured over four
+# batches of 1M clients: 4.73 s with the server's defaults, 3.67 s with these.
+CHECK_SETTINGS = {"work_mem": "256MB", "jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ def attempt(conn: psycopg.Connection, compute: Callable[[], T]) -> tuple[T | Non
     the connection usable for the next check; ``(None, why)`` when the database refused."""
     try:
         with conn.transaction():
+            set_local_settings(conn, CHECK_SETTINGS)
             return compute(), None
     except psycopg.Error as error:
         return None, database_error_text(error)

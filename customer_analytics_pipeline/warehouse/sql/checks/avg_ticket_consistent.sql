@@ -24,7 +24,9 @@ expected AS (
     WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
       AND NOT EXISTS (
             SELECT 1 FROM payments AS p
-            WHERE p.organization_id = ca.organization_id AND p.square_customer_id = ca.square_customer_id
+            -- The batch restated on p: a hashed anti-join then reads the batch's rows, not the table.
+            WHERE p.organization_id = ANY(%(organization_ids)s::uuid[])
+              AND p.organization_id = ca.organization_id AND p.square_customer_id = ca.square_customer_id
               AND p.updated_at > coalesce(s.last_refreshed_at, 'infinity'))
 )
 SELECT organization_id, square_customer_id,

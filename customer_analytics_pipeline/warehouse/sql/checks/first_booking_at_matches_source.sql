@@ -19,7 +19,9 @@ compared AS (
     WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
       AND NOT EXISTS (
             SELECT 1 FROM bookings AS b
-            WHERE b.organization_id = ca.organization_id AND b.square_customer_id = ca.square_customer_id
+            -- The batch restated on b: a hashed anti-join then reads the batch's rows, not the table.
+            WHERE b.organization_id = ANY(%(organization_ids)s::uuid[])
+              AND b.organization_id = ca.organization_id AND b.square_customer_id = ca.square_customer_id
               AND b.updated_at > coalesce(s.last_refreshed_at, 'infinity'))
 )
 SELECT organization_id, square_customer_id,

@@ -8,7 +8,10 @@ WHERE c.organization_id = ANY(%(organization_ids)s::uuid[])
   AND c.updated_at <= coalesce(s.last_refreshed_at, 'infinity')
   AND NOT EXISTS (
         SELECT 1 FROM customer_analytics AS ca
-        WHERE ca.organization_id = c.organization_id AND ca.square_customer_id = c.square_customer_id)
+        -- The batch restated on ca (and on c below): a hashed anti-join then reads the
+        -- batch's rows, not the whole table.
+        WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
+          AND ca.organization_id = c.organization_id AND ca.square_customer_id = c.square_customer_id)
 UNION ALL
 SELECT ca.organization_id, ca.square_customer_id,
        'customer_analytics row has no client' AS problem,
@@ -17,4 +20,5 @@ FROM customer_analytics AS ca
 WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
   AND NOT EXISTS (
         SELECT 1 FROM square_existing_clients AS c
-        WHERE c.organization_id = ca.organization_id AND c.square_customer_id = ca.square_customer_id)
+        WHERE c.organization_id = ANY(%(organization_ids)s::uuid[])
+          AND c.organization_id = ca.organization_id AND c.square_customer_id = ca.square_customer_id)
