@@ -5,9 +5,10 @@ one run, against a floor of one plain read and one plain write.
     python benchmarks/refresh_benchmark.py                      # 250,000 and 1,000,000 clients
     python benchmarks/refresh_benchmark.py --sizes 2000 --organizations 20 --report /tmp/perf.md   # smoke
 
-On this 2-core machine the default run took 22.9 minutes with the refresh of 5faa42b;
-the benchmark's own work (data, indexes, floors, view) is about 3 of them, the rest is
-the pipeline's refreshes, checks and Dagster runs being measured.
+The default run took 14.0 minutes on a 2-core Intel machine with the refresh of 19c6771
+(22.9 minutes on a 2-core AMD one with that of 5faa42b); the benchmark's own work (data,
+indexes, floors, view) is about 3 of them, the rest is the pipeline's refreshes, checks
+and Dagster runs being measured.
 
 Per size (clients) it generates, inside PostgreSQL (INSERT ... SELECT over
 generate_series), 2,000 organizations whose client counts fall off as 1/k^0.8, about 4
