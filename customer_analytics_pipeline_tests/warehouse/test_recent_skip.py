@@ -134,3 +134,32 @@ def test_a_change_in_each_source_table_alone_reaches_recent(computed, table):
     ).fetchone()
     assert after != before
     assert_matches_oracle(computed, later)
+
+
+def test_a_recomputed_customer_is_skipped_by_the_next_recent(computed):
+    """The fingerprint stored when `recent` recomputes a changed customer is the new one,
+    so the recent after it has nothing left to recompute."""
+    organization = largest_organization(computed)
+    (customer,) = customers_with(computed, organization, IN_WINDOW, 1)
+    computed.execute(CHANGES["payment"], {"org": organization, "customer": customer,
+                                          "stamp": anchor() - timedelta(days=40)})
+    assert refresh(computed, "recent", anchor() + timedelta(hours=1)).rows_recomputed == 1
+
+    again = refresh(computed, "recent", anchor() + timedelta(hours=2))
+
+    assert again.rows_recomputed == 0
+    assert_matches_oracle(computed, anchor() + timedelta(hours=2))
+
+
+def test_a_no_op_full_neither_rewrites_nor_locks_the_stored_fingerprints(computed):
+    """An unchanged fingerprint never reaches INSERT ... ON CONFLICT DO UPDATE, which would
+    lock the row (xmax set, the page dirtied and WAL written) even when its WHERE then
+    declines the update."""
+    query = "SELECT count(*), count(*) FILTER (WHERE xmax <> '0'), sum(xmin::text::bigint)" \
+            " FROM customer_analytics_source_fingerprints"
+    rows, locked, versions = computed.execute(query).fetchone()
+    assert rows > 0 and locked == 0
+
+    refresh(computed, "full", anchor())
+
+    assert computed.execute(query).fetchone() == (rows, 0, versions)
