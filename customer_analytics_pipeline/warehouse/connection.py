@@ -29,9 +29,11 @@ class SessionLimits:
 
 
 def set_local_settings(conn: psycopg.Connection, settings: Mapping[str, str]) -> None:
-    """Server settings for the current transaction only (SET LOCAL scope): the pool's
-    sessions are left as they were when it ends."""
+    """Server settings until the end of the enclosing transaction (SET LOCAL scope; a
+    savepoint's release does not end it): the session is left as it was."""
     names = list(settings)
+    if not names:
+        return
     conn.execute(
         sql.SQL("SELECT {}").format(sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in names)),
         [value for name in names for value in (name, settings[name])],
