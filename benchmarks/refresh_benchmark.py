@@ -718,9 +718,12 @@ def refresh_two_at_once(url: str, batches: Sequence[Sequence[str]], as_of: datet
 # The data-modifying CTE by which the refresh statements log segment changes (SPEC section 6).
 SEGMENT_LOG_CTE = re.compile(r",\nsegment_changes AS \(\n.*?\n\)\n", re.DOTALL)
 SEGMENT_LOGGING_FILES = (refresh_module.UPSERT_TEMPLATE_SQL, refresh_module.UPDATE_SEGMENTS_SQL)
-# What a full refresh into an empty table starts from, emptied inside a rolled-back transaction.
-PIPELINE_TABLES = ("customer_analytics", "customer_analytics_source_fingerprints", "customer_segment_changes",
-                   "customer_analytics_refresh_state")
+# The pipeline's tables, as one SQL list: what a full refresh into an empty table starts
+# from once they are truncated (the A/B in a rolled-back transaction, the two-at-once full).
+PIPELINE_TABLES = sql.SQL(", ").join(map(sql.Identifier, (
+    "customer_analytics", "customer_analytics_source_fingerprints", "customer_segment_changes",
+    "customer_analytics_refresh_state",
+)))
 
 
 @contextmanager
@@ -763,13 +766,12 @@ def change_log_cost(conn: psycopg.Connection, batches: Sequence[Sequence[str]], 
     first), each in a transaction that is rolled back, so both start from the same state;
     ``from_empty``: the pipeline's tables are truncated inside that transaction first."""
     parameters = RefreshParameters(mode=mode, as_of=as_of)
-    pipeline_tables = sql.SQL(", ").join(map(sql.Identifier, PIPELINE_TABLES))
     cost = ChangeLogCost()
     for index, batch in enumerate(batches):
         for with_log in (index % 2 == 0, index % 2 == 1):
             with conn.transaction(force_rollback=True):
                 if from_empty:
-                    conn.execute(sql.SQL("TRUNCATE {}").format(pipeline_tables))
+                    conn.execute(sql.SQL("TRUNCATE {}").format(PIPELINE_TABLES))
                 started = time.perf_counter()
                 if with_log:
                     result = refresh_customer_analytics(conn, batch, parameters)
@@ -780,7 +782,7 @@ def change_log_cost(conn: psycopg.Connection, batches: Sequence[Sequence[str]], 
                         refresh_customer_analytics(conn, batch, parameters)
                     cost.without_log_seconds += elapsed_since(started)
     # The rolled-back rows are dead tuples the next measured step should not pay for.
-    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(pipeline_tables))
+    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(PIPELINE_TABLES))
     return cost
 
 
@@ -1041,7 +1043,7 @@ def run_size(url: str, clients: int, args: argparse.Namespace) -> Figures:
         figures.add("view_largest", "view, largest organization", largest, "ms")
 
         # Last, as it starts again from empty tables: the full as production runs it.
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, PIPELINE_TABLES))))
+        conn.execute(sql.SQL("TRUNCATE {}").format(PIPELINE_TABLES))
         seconds, inserted = refresh_two_at_once(url, batches, anchor)
         figures.add("full_two_seconds", "full refresh, empty table, two batches at once", seconds, "s",
                     f"{inserted:,} rows inserted; the pool's limit in dagster.yaml")
