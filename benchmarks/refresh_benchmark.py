@@ -42,6 +42,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from pathlib import Path
 import dagster
 import psycopg
 import yaml
-from dagster import DagsterEventType, build_schedule_context, instance_for_test
+from dagster import DagsterInstance, build_schedule_context, instance_for_test
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -426,7 +427,7 @@ VIEW_QUERY = sql.SQL("SELECT * FROM {} WHERE organization_id = %s AND day >= %s"
 class Figure:
     label: str
     value: float | None
-    unit: str  # "s", "ms", "MB", "x" (a ratio), "%", "" (a count)
+    unit: str  # "s", "ms", "MB", "x" (a ratio), "%", "" (a count), "1/1" (a count per unit)
     note: str = ""
 
     def text(self) -> str:
@@ -442,6 +443,8 @@ class Figure:
             return f"{self.value:.2f}×"
         if self.unit == "%":
             return f"{self.value:.1f} %"
+        if self.unit == "1/1":  # a count per something: events per organization
+            return f"{self.value:,.2f}"
         return f"{self.value:,.0f}"
 
 
@@ -793,12 +796,14 @@ def add_change_log_figures(figures: "Figures", name: str, label: str, cost: Chan
     figures.add(f"change_log_{name}_share", f"change log / {label}", cost.share, "x")
 
 
-def change_customers(conn: psycopg.Connection, share: float, now: datetime) -> tuple[int, dict[str, int]]:
-    """Changes ``share`` of the customers the way an hour of syncing does; returns how
-    many customers and the rows each kind of change touched."""
+def change_customers(conn: psycopg.Connection, share: float, now: datetime,
+                     chosen_sql: str = CHANGED_CUSTOMERS_SQL) -> tuple[int, dict[str, int]]:
+    """Changes ``share`` of the customers (or what ``chosen_sql``, which fills
+    ``benchmark_changes`` from ``share``, picks) the way an hour of syncing does; returns
+    how many customers and the rows each kind of change touched."""
     touched = {}
     with conn.transaction():
-        conn.execute(CHANGED_CUSTOMERS_SQL, {"share": share})
+        conn.execute(chosen_sql, {"share": share})
         (customers,) = conn.execute("SELECT count(*) FROM benchmark_changes").fetchone()
         for name, statement in CHANGE_STATEMENTS.items():
             touched[name] = conn.execute(statement, {"now": now}).rowcount
@@ -813,98 +818,138 @@ class Tick:
     runs: int = 0
     failed_runs: int = 0
     first_failure: str | None = None
-    wall_seconds: float = 0.0
+    wall_seconds: float = 0.0  # the schedule's evaluation and its runs' execution
     refresh_sql_seconds: float = 0.0  # the materialization's duration_seconds
     refresh_step_seconds: float = 0.0  # the customer_analytics step, start to end
     checks_seconds: float = 0.0  # both check steps, start to end
     view_step_seconds: float = 0.0
     events: int = 0  # Dagster events stored
+    events_by_type: Counter = field(default_factory=Counter)
     rows_recomputed: int = 0
+    organizations: int = 0  # partitions the runs covered
 
     @property
     def sql_seconds(self) -> float:
         return self.refresh_sql_seconds + self.checks_seconds
 
     @property
+    def orchestration_seconds(self) -> float:
+        return self.wall_seconds - self.sql_seconds
+
+    @property
     def outside_steps_seconds(self) -> float:
         return self.wall_seconds - self.refresh_step_seconds - self.checks_seconds - self.view_step_seconds
 
 
-def step_seconds(records: Sequence) -> dict[str, float]:
-    """Each step's duration, from its STEP_START to its STEP_SUCCESS/STEP_FAILURE event."""
-    started, durations = {}, {}
-    for record in records:
-        event = record.dagster_event
-        if event is None or not event.step_key:
-            continue
-        if event.event_type == DagsterEventType.STEP_START:
-            started[event.step_key] = record.timestamp
-        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            durations[event.step_key] = record.timestamp - started.get(event.step_key, record.timestamp)
-    return durations
+# Per run: its events by type, and each step's STEP_START to STEP_SUCCESS/STEP_FAILURE.
+RUN_EVENTS_SQL = """
+SELECT run_id, dagster_event_type, count(*) FROM event_logs WHERE run_id = ANY(%(runs)s) GROUP BY 1, 2
+"""
+STEP_SECONDS_SQL = """
+SELECT step_key, extract(epoch FROM max(timestamp) FILTER (WHERE dagster_event_type IN ('STEP_SUCCESS', 'STEP_FAILURE'))
+                                   - min(timestamp) FILTER (WHERE dagster_event_type = 'STEP_START'))
+FROM event_logs
+WHERE run_id = ANY(%(runs)s) AND step_key IS NOT NULL
+  AND dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE')
+GROUP BY run_id, step_key
+"""
 
 
 # The runs' DEBUG lines on stderr drown the figures; the instance's event log keeps them all.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+@dataclass(frozen=True)
+class BenchmarkInstance:
+    """A throwaway Dagster instance and the libpq URL of its storage database."""
+
+    instance: DagsterInstance
+    storage_url: str
+
+
 @contextmanager
 def dagster_storage(url: str) -> Iterator[str]:
     """A Dagster storage database of its own next to the benchmark's (production keeps
-    Dagster's storage in PostgreSQL too), as a SQLAlchemy URL; dropped afterwards."""
+    Dagster's storage in PostgreSQL too), as a libpq URL; dropped afterwards."""
     name = f"{conninfo_to_dict(url)['dbname']}_dagster"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield sqlalchemy_url(make_conninfo(url, dbname=name))
+        yield make_conninfo(url, dbname=name)
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def dagster_tick(url: str, keys: Sequence[str], settings: Settings, scheduled: datetime) -> Tick:
-    """One hourly tick end to end through Dagster: the schedule's own run requests
-    (partition-range tags, mode recent, as_of = the tick) for organization partitions
-    registered in a throwaway instance with PostgreSQL storage and
-    DAGSTER_EVENT_BATCH_SIZE as README's production setup has them, each run executed in
-    process, one after another. Wall time starts at the schedule's evaluation; building
-    the definitions (a code server does it once) is left out."""
-    definitions = build_definitions(settings, PostgresResource(database_url=url))
-    job = definitions.resolve_job_def(REFRESH_JOB_NAME)
-    schedule = definitions.resolve_schedule_def(HOURLY_SCHEDULE)
-    tick = Tick()
+@contextmanager
+def benchmark_instance(url: str, keys: Sequence[str]) -> Iterator[BenchmarkInstance]:
+    """A throwaway instance with PostgreSQL storage in a database of its own and the
+    environment README's production setup gives Dagster, the organization partitions
+    registered."""
     os.environ.setdefault(EVENT_BATCH_SIZE_VARIABLE, EVENT_BATCH_SIZE)
     with dagster_storage(url) as storage_url, instance_for_test(
-        overrides={"storage": {"postgres": {"postgres_url": storage_url}}}
+        overrides={"storage": {"postgres": {"postgres_url": sqlalchemy_url(storage_url)}}}
     ) as instance:
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, list(keys))
+        yield BenchmarkInstance(instance, storage_url)
+
+
+def execute_tick(bench: BenchmarkInstance, definitions: dagster.Definitions, schedule_name: str,
+                 scheduled: datetime) -> Tick:
+    """One tick of a schedule end to end: its evaluation at ``scheduled`` and each of the
+    run requests it yields executed in process, one after another, through the instance.
+    Wall time is the evaluation plus the runs; reading the figures back from the event
+    log afterwards is not in it. Building the definitions (a code server does it once)
+    is left out."""
+    job = definitions.resolve_job_def(REFRESH_JOB_NAME)
+    schedule = definitions.resolve_schedule_def(schedule_name)
+    tick = Tick()
+    run_ids = []
+    started = time.perf_counter()
+    context = build_schedule_context(instance=bench.instance, scheduled_execution_time=scheduled)
+    requests = schedule.evaluate_tick(context).run_requests or []
+    tick.wall_seconds += elapsed_since(started)
+    for request in requests:
         started = time.perf_counter()
-        context = build_schedule_context(instance=instance, scheduled_execution_time=scheduled)
-        for request in schedule.evaluate_tick(context).run_requests:
-            result = job.execute_in_process(run_config={**request.run_config, **QUIET_CONSOLE}, tags=request.tags,
-                                            instance=instance, raise_on_error=False)
-            tick.runs += 1
-            if not result.success:
-                tick.failed_runs += 1
-                failure = result.get_run_failure_event()
-                tick.first_failure = tick.first_failure or (failure.message if failure else "run failed")
-            # One materialization per partition, each with the batch's metadata: read it once.
-            batch = next((event.step_materialization_data.materialization.metadata
-                          for event in result.get_asset_materialization_events()
-                          if event.asset_key.path == [CUSTOMER_ANALYTICS_TABLE]), {})
-            tick.refresh_sql_seconds += batch["duration_seconds"].value if batch else 0
-            tick.rows_recomputed += batch["rows_recomputed"].value if batch else 0
-            records = instance.all_logs(result.run_id)
-            tick.events += len(records)
-            for step, seconds in step_seconds(records).items():
-                if step == CUSTOMER_ANALYTICS_TABLE:
-                    tick.refresh_step_seconds += seconds
-                elif step == VIEW_NAME:
-                    tick.view_step_seconds += seconds
-                else:
-                    tick.checks_seconds += seconds
-        tick.wall_seconds = elapsed_since(started)
+        result = job.execute_in_process(run_config={**request.run_config, **QUIET_CONSOLE}, tags=request.tags,
+                                        instance=bench.instance, raise_on_error=False)
+        tick.wall_seconds += elapsed_since(started)
+        run_ids.append(result.run_id)
+        tick.runs += 1
+        if not result.success:
+            tick.failed_runs += 1
+            failure = result.get_run_failure_event()
+            tick.first_failure = tick.first_failure or (failure.message if failure else "run failed")
+        # One materialization per partition, each with the batch's metadata: read it once.
+        materializations = [event.step_materialization_data.materialization
+                            for event in result.get_asset_materialization_events()
+                            if event.asset_key.path == [CUSTOMER_ANALYTICS_TABLE]]
+        tick.organizations += len(materializations)
+        batch = materializations[0].metadata if materializations else {}
+        tick.refresh_sql_seconds += batch["duration_seconds"].value if "duration_seconds" in batch else 0
+        tick.rows_recomputed += batch["rows_recomputed"].value if "rows_recomputed" in batch else 0
+    with psycopg.connect(bench.storage_url) as storage:
+        for _, event_type, count in storage.execute(RUN_EVENTS_SQL, {"runs": run_ids}):
+            tick.events_by_type[event_type] += count
+        for step, seconds in storage.execute(STEP_SECONDS_SQL, {"runs": run_ids}):
+            seconds = float(seconds or 0)
+            if step == CUSTOMER_ANALYTICS_TABLE:
+                tick.refresh_step_seconds += seconds
+            elif step == VIEW_NAME:
+                tick.view_step_seconds += seconds
+            else:
+                tick.checks_seconds += seconds
+    tick.events = sum(tick.events_by_type.values())
     return tick
+
+
+def dagster_tick(url: str, keys: Sequence[str], settings: Settings, scheduled: datetime) -> Tick:
+    """One hourly tick end to end through Dagster (``execute_tick``): the schedule's own run
+    requests (partition-range tags, mode recent, as_of = the tick) for organization
+    partitions registered in a throwaway instance (``benchmark_instance``)."""
+    definitions = build_definitions(settings, PostgresResource(database_url=url))
+    with benchmark_instance(url, keys) as bench:
+        return execute_tick(bench, definitions, HOURLY_SCHEDULE, scheduled)
 
 
 def view_latencies(conn: psycopg.Connection, count: int, as_of: datetime) -> tuple[list[float], float]:
@@ -1018,7 +1063,7 @@ def run_size(url: str, clients: int, args: argparse.Namespace) -> Figures:
         settle(conn)
 
         tick = dagster_tick(url, keys, settings, anchor + timedelta(hours=3))
-        orchestration = tick.wall_seconds - tick.sql_seconds
+        orchestration = tick.orchestration_seconds
         figures.add("tick_seconds", "hourly tick through Dagster, wall", tick.wall_seconds, "s",
                     f"{tick.runs} runs, {tick.failed_runs} failed" + (f": {tick.first_failure}" if tick.failed_runs
                                                                         else ""))
@@ -1193,13 +1238,14 @@ METHOD = """How it is measured (`benchmarks/refresh_benchmark.py`, one scratch d
   backends' RssAnon and VmHWM sampled from /proc every 0.2 s."""
 
 
-def write_report(path: Path, text: str) -> None:
-    """Writes the figures; in an existing report with the markers, replaces only them."""
+def write_report(path: Path, text: str, begin: str = REPORT_BEGIN, end: str = REPORT_END) -> None:
+    """Writes the figures; in an existing report with the markers ``begin`` and ``end``
+    (``text`` starts and ends with them), replaces only what they enclose."""
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if REPORT_BEGIN in existing and REPORT_END in existing:
-        head, rest = existing.split(REPORT_BEGIN, 1)
-        text = head + text.rstrip("\n") + rest.split(REPORT_END, 1)[1]
+    if begin in existing and end in existing:
+        head, rest = existing.split(begin, 1)
+        text = head + text.rstrip("\n") + rest.split(end, 1)[1]
     elif not existing:
         text = "# Performance\n\nFigures of `benchmarks/refresh_benchmark.py` on this project's refresh.\n\n" + text
     else:
