@@ -4,7 +4,7 @@ one ``Settings``."""
 from dagster import Definitions, EnvVar
 
 from customer_analytics_pipeline.defs.appointments_view_asset import analytics_appointments_by_location_daily
-from customer_analytics_pipeline.defs.checks import appointments_view_checks, customer_analytics_checks
+from customer_analytics_pipeline.defs.checks import appointments_view_checks
 from customer_analytics_pipeline.defs.customer_analytics_asset import build_customer_analytics
 from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.defs.resources import PostgresResource
@@ -26,7 +26,7 @@ def build_definitions(settings: Settings, database: PostgresResource | None = No
     (tests bind a scratch one), else to ``database_resource(settings)``."""
     return Definitions(
         assets=[build_customer_analytics(settings), analytics_appointments_by_location_daily],
-        asset_checks=[customer_analytics_checks, appointments_view_checks],
+        asset_checks=[appointments_view_checks],
         jobs=[refresh_customer_analytics_job],
         schedules=build_schedules(settings),
         sensors=[organization_partitions_sensor, refresh_failure_sensor],

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import psycopg
 
 from customer_analytics_pipeline.defs.resources import PostgresResource
-from customer_analytics_pipeline.defs.schedules import batches
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings, load_settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import CheckOutcome, evaluate_checks
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
@@ -37,6 +36,7 @@ from customer_analytics_pipeline.warehouse.refresh import (
     refresh_customer_analytics,
 )
 from customer_analytics_pipeline.warehouse.run_history import record_failure, record_success
+from customer_analytics_pipeline.warehouse.ticks import balanced_batches, organization_sizes, select_organizations_due
 
 
 def say(message: str) -> None:
@@ -89,19 +89,28 @@ def refresh_command(args: argparse.Namespace) -> int:
         parameters = RefreshParameters(
             mode=args.mode,
             as_of=parse_as_of(args.as_of) if args.as_of else datetime.now(UTC),
-            lookback_days=args.lookback_days,
         )
         organization_ids = normalize_organization_ids(args.organization) if args.organization else None
     except ValueError as error:
         say(f"error: {error}")
         return 2
-    database = database_from_environment(load_settings())
+    settings = load_settings()
+    database = database_from_environment(settings)
+    customers_per_run = args.customers_per_run or settings.customers_per_run
     failed = False
     with database.connect() as conn:
         ensure_schema_current(conn)
-        keys = organization_ids or organization_keys(conn)
-        say(f"refreshing {len(keys)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}")
-        for batch in batches(keys, args.batch_size):
+        if organization_ids is None and parameters.mode == "recent":
+            # The hourly tick's selection: the rest are proven current and recorded as verified.
+            selection = select_organizations_due(conn, organization_keys(conn), parameters)
+            organizations = list(selection.due)
+            say(f"{len(organizations)} organization(s) to refresh, {selection.verified} verified unchanged")
+        else:
+            organizations = organization_sizes(conn, organization_ids or organization_keys(conn))
+        say(f"refreshing {len(organizations)} organization(s), mode={parameters.mode}, "
+            f"as_of={parameters.as_of.isoformat()}")
+        for sized_batch in balanced_batches(organizations, customers_per_run):
+            batch = [o.organization_id for o in sized_batch]
             run_id = f"cli:{uuid.uuid4()}"
             try:
                 result = refresh_customer_analytics(
@@ -212,10 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", help="ISO 8601 instant segments are relative to (default: now; no offset = UTC)"
     )
     refresh_parser.add_argument(
-        "--lookback-days", type=int, default=RefreshParameters.lookback_days, help="recent mode's look-back window"
-    )
-    refresh_parser.add_argument(
-        "--batch-size", type=int, default=Settings.organizations_per_run, help="organizations per transaction"
+        "--customers-per-run", type=int,
+        help="customers per transaction, as the schedules balance runs (default: CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN)",
     )
     refresh_parser.set_defaults(run=refresh_command)
     check_parser = commands.add_parser("check", help="evaluate the eight checks and print them per organization")
@@ -226,9 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "batch_size", 1) < 1:
-        say("--batch-size must be at least 1")
-        return 2
+    for option in ("batch_size", "customers_per_run"):
+        value = getattr(args, option, None)
+        if value is not None and value < 1:
+            say(f"--{option.replace('_', '-')} must be at least 1")
+            return 2
     try:
         return args.run(args) or 0
     except ValueError as error:  # a malformed setting, DATABASE_URL included (never with its password)
