@@ -8,7 +8,11 @@ organizations that changed, scattered over the partitions, so its runs name them
 ``organizations``: the step then reports a materialization for each of those alone
 (no output, no event for the partitions between them, and the view step is skipped: the
 view needs no work when only rows changed). Otherwise the step's outputs cover the whole
-range, each partition with metadata of its own."""
+range, every partition with the batch's totals and the last one with its summary: Dagster
+1.13 resolves the run's whole partition range against every organization partition for
+each partition-scoped metadata call, so a call per organization would make a run's cost
+grow with organizations x partitions (per-organization counts are in
+``customer_analytics_refresh_state``)."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -147,6 +151,7 @@ def batch_metadata(result: RefreshResult) -> dict:
         "batch_rows_inserted": result.total("rows_inserted"),
         "batch_rows_updated": result.total("rows_updated"),
         "batch_rows_deleted": result.total("rows_deleted"),
+        "batch_rows_unchanged": result.total("rows_unchanged"),
         "batch_rows": result.total("row_count"),
         "batch_duration_seconds": round(result.duration_seconds, 3),
     }
@@ -222,13 +227,10 @@ def materialization_events(
 def range_outputs(
     context: AssetExecutionContext, result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema
 ) -> Iterator[MaterializeResult]:
-    """Both outputs, covering the run's whole partition range; each partition gets its
-    own counts, the last one the batch summary."""
-    for organization in result.organizations:
-        context.add_asset_metadata(
-            organization_metadata(organization), asset_key=CUSTOMER_ANALYTICS_KEY,
-            partition_key=organization.organization_id,
-        )
+    """Both outputs, covering the run's whole partition range: every partition gets the
+    batch's totals, the last one also the batch summary. Two partition-scoped metadata
+    calls per run, never one per organization: each reads every partition key from
+    Dagster's storage (19 ms an organization at 2,000 partitions, more with more)."""
     if result.organizations:
         last = result.organizations[-1].organization_id
         context.add_asset_metadata(run_summary_metadata(result, schema), asset_key=CUSTOMER_ANALYTICS_KEY,

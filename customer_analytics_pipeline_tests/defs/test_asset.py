@@ -60,8 +60,8 @@ def test_rerun_reports_rows_unchanged(generated, database_url):
     run_asset(database_url, keys, {"as_of": "2026-06-01T12:00:00Z"})
     result = run_asset(database_url, keys, {"mode": "recent", "as_of": "2026-06-01T12:00:00Z"})
     metadata = result.asset_materializations_for_node("customer_analytics")[0].metadata
-    assert metadata["rows_unchanged"].value == metadata["dagster/row_count"].value > 0
-    assert metadata["rows_inserted"].value == metadata["rows_updated"].value == 0
+    assert metadata["batch_rows_unchanged"].value == metadata["batch_rows"].value > 0
+    assert metadata["batch_rows_inserted"].value == metadata["batch_rows_updated"].value == 0
 
 
 @pytest.mark.parametrize(
