@@ -4,16 +4,19 @@ at the tick's as_of. The hourly tick runs exactly the organizations that changed
 whose segments time moves; a quiet hour launches nothing and keeps the asset fresh;
 missed hours raise one freshness alarm."""
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from dagster import (
+    AssetCheckSeverity,
     AssetKey,
     DagsterEventType,
     EventRecordsFilter,
     RunRequest,
     build_schedule_context,
+    build_sensor_context,
 )
 from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
@@ -23,6 +26,8 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.freshness import FreshnessDaemon
 
+from customer_analytics_pipeline.defs.factory import build_definitions
+from customer_analytics_pipeline.defs.freshness import FRESHNESS_JOB_NAME as FRESHNESS_JOB
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
@@ -200,3 +205,38 @@ def test_quiet_hours_launch_no_run_and_missed_hours_raise_one_freshness_alarm(co
     verified = conn.execute("SELECT count(*) FROM customer_analytics_refresh_state"
                             " WHERE verified_as_of = %s", (start + timedelta(hours=2),)).fetchone()[0]
     assert verified == 3
+
+
+def test_stopped_ticks_raise_a_freshness_error_in_a_run_log_once_and_recover(conn, database_url, instance):
+    quiet_database(conn, instance)
+    hourly, _ = schedules()
+    defs = build_definitions(Settings(), PostgresResource(database_url=database_url))
+    sensor = defs.get_sensor_def("customer_analytics_freshness_sensor")
+    resources = {"database": PostgresResource(database_url=database_url)}
+
+    def evaluate_sensor(cursor):
+        context = build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+        return sensor.evaluate_tick(context)
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    evaluate(hourly, instance, database_url, hour)
+    assert evaluate_sensor(None).skip_message  # all current: no run
+    # Three hours without a tick.
+    conn.execute("UPDATE customer_analytics_refresh_state SET last_refreshed_at = now() - interval '3 hours',"
+                 " verified_at = NULL")
+    stale = evaluate_sensor("current")
+    (request,) = stale.run_requests
+    assert stale.cursor == "stale" and evaluate_sensor("stale").skip_message  # one run per flip
+    result = defs.resolve_job_def(FRESHNESS_JOB).execute_in_process(instance=instance, tags=request.tags,
+                                                                     raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+    assert evaluation.metadata["stale_organizations"].value == 3
+    errors = [record.user_message for record in instance.all_logs(result.run_id) if record.level >= logging.ERROR]
+    assert any("3 organization(s) neither refreshed nor verified" in line for line in errors), errors
+    # The hourly tick comes back: every organization verified, the check passes again.
+    evaluate(hourly, instance, database_url, hour + timedelta(hours=1))
+    current = evaluate_sensor("stale")
+    assert current.cursor == "current" and len(current.run_requests) == 1
+    passed = defs.resolve_job_def(FRESHNESS_JOB).execute_in_process(instance=instance)
+    assert passed.get_asset_check_evaluations()[0].passed
