@@ -180,9 +180,10 @@ def segment_changes_metadata(result: RefreshResult, expired_rows_deleted: int | 
 
 def record_final_failure(
     context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None,
-    committed_organization_ids: list[str],
+    committed_organization_ids: list[str], organization_ids: list[str] | None,
 ) -> None:
-    """Appends the failure to application_logs unless the RetryPolicy will try again.
+    """Appends the failure to application_logs unless the RetryPolicy will try again; it
+    names ``organization_ids`` (the run's config list), else the run's partitions.
 
     Best effort: if the database is what failed, the run-failure sensor records it later.
     """
@@ -192,7 +193,8 @@ def record_final_failure(
     try:
         with database.connect() as conn:
             record_failure(
-                conn, context.run.run_id, cause, mode, context.partition_keys, committed_organization_ids
+                conn, context.run.run_id, cause, mode, organization_ids or context.partition_keys,
+                committed_organization_ids,
             )
     except (psycopg.Error, ValueError) as write_error:  # ValueError: a malformed DATABASE_URL
         context.log.warning(f"could not record the failure in application_logs: {describe(write_error)}")
@@ -334,7 +336,7 @@ def refresh_organizations(
                 )
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
     except Exception as error:
-        record_final_failure(context, database, error, config.mode, committed)
+        record_final_failure(context, database, error, config.mode, committed, config.organizations)
         raise
     if result.unknown_organization_ids:
         context.log.warning(

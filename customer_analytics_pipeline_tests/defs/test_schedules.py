@@ -32,6 +32,7 @@ from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
+    organizations_of_run,
     partition_range,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
@@ -240,3 +241,31 @@ def test_stopped_ticks_raise_a_freshness_error_in_a_run_log_once_and_recover(con
     assert current.cursor == "current" and len(current.run_requests) == 1
     passed = defs.resolve_job_def(FRESHNESS_JOB).execute_in_process(instance=instance)
     assert passed.get_asset_check_evaluations()[0].passed
+
+
+def test_a_failed_run_of_listed_organizations_names_only_those(fifty, database_url, instance):
+    """A run of scattered organizations (the hourly tick's) that fails on bad data: the
+    application_logs row names the listed organizations, not the partitions between them."""
+    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+    first, between, last = keys[0], keys[1], keys[2]
+    conn = fifty
+    conn.execute(
+        "INSERT INTO payments (organization_id, id, square_customer_id, status, amount_cents, created_at, updated_at)"
+        " SELECT organization_id, 'huge-' || n, square_customer_id, 'COMPLETED', 9223372036854775807, now(), now()"
+        " FROM (SELECT * FROM square_existing_clients WHERE organization_id = %s LIMIT 1) AS c,"
+        " generate_series(1, 2) AS n",
+        (first,))
+    tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
+    run_config = {"ops": {"customer_analytics": {"config": {"mode": "full", "organizations": [first, last]}}}}
+
+    result = refresh_job(database_url).execute_in_process(instance=instance, run_config=run_config, tags=tags,
+                                                          raise_on_error=False)
+
+    assert not result.success
+    (payload,) = [row[0] for row in conn.execute(
+        "SELECT payload FROM application_logs WHERE payload->>'status' = 'failure'")]
+    assert sorted(payload["organizations"]) == sorted([first, last])
+    assert payload["organizations_committed"] == [last]
+    assert between not in str(payload)
+    run = instance.get_run_by_id(result.run_id)
+    assert sorted(organizations_of_run(instance, run.tags, run.run_config)) == sorted([first, last])
