@@ -32,6 +32,7 @@ from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
+    PARTITION_TAG,
     organizations_of_run,
     partition_range,
 )
@@ -62,20 +63,35 @@ def organizations_of(request: RunRequest, keys) -> list[str]:
     """What a run request refreshes: its config's organizations, else its whole range."""
     organizations = request.run_config["ops"]["customer_analytics"]["config"].get("organizations")
     if organizations is not None:
+        assert request.tags[PARTITION_TAG] == organizations[0] and PARTITION_RANGE_START_TAG not in request.tags
         return list(organizations)
     return partition_range(keys, request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
 
 
 def evaluate(schedule, instance, database_url, tick):
-    """One tick as the daemon evaluates it, then each of its runs executed to success."""
+    """One tick as the daemon evaluates it, then each of its runs executed to success;
+    no run plans or reports a partition it does not refresh."""
     context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
                                      resources={"database": PostgresResource(database_url=database_url)})
     data = schedule.evaluate_tick(context)
     job = refresh_job(database_url)
+    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
     for request in data.run_requests or []:
         result = job.execute_in_process(instance=instance, run_config=request.run_config, tags=request.tags)
         assert result.success
+        assert partitions_with_events(instance, result.run_id) == set(organizations_of(request, keys))
     return data
+
+
+def partitions_with_events(instance, run_id) -> set[str]:
+    """The partitions of customer_analytics a run planned or materialized."""
+    partitions = set()
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event and event.event_type in (DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                                          DagsterEventType.ASSET_MATERIALIZATION) and event.asset_key == KEY:
+            partitions.add(event.partition)
+    return partitions
 
 
 def moved_organizations(conn, as_of) -> set[str]:
@@ -255,7 +271,7 @@ def test_a_failed_run_of_listed_organizations_names_only_those(fifty, database_u
         " FROM (SELECT * FROM square_existing_clients WHERE organization_id = %s LIMIT 1) AS c,"
         " generate_series(1, 2) AS n",
         (first,))
-    tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
+    tags = {PARTITION_TAG: first}
     run_config = {"ops": {"customer_analytics": {"config": {"mode": "full", "organizations": [first, last]}}}}
 
     result = refresh_job(database_url).execute_in_process(instance=instance, run_config=run_config, tags=tags,
