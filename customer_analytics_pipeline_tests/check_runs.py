@@ -1,8 +1,7 @@
 """Running the eight checks through Dagster, for the tests of several layers.
 
-Checks 1-7 are check specs of the refresh step: they are evaluated by a run of
-``customer_analytics``, after its commit, on the organizations it refreshed. Check 8 is
-a multi-asset check of its own on the view."""
+The eight checks are check specs of the refresh step: a run of ``customer_analytics``
+evaluates them, after its commit, on the organizations it refreshed."""
 
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -13,7 +12,6 @@ from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from customer_analytics_pipeline.defs import customer_analytics_asset
 from customer_analytics_pipeline.defs.appointments_view_asset import analytics_appointments_by_location_daily
-from customer_analytics_pipeline.defs.checks import appointments_view_checks
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
@@ -21,7 +19,6 @@ from customer_analytics_pipeline.defs.partitions import (
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
-from customer_analytics_pipeline.warehouse.views import VIEW_NAME
 from customer_analytics_pipeline_tests.helpers import anchor, customer_analytics, largest_organization, organization_ids
 
 ALL_CHECKS = {
@@ -29,13 +26,9 @@ ALL_CHECKS = {
     "avg_ticket_consistent", "first_booking_at_matches_source", "referral_data_valid", "appointments_view_available",
 }
 VIEW_CHECK = "appointments_view_available"
-ASSETS_AND_CHECKS = [customer_analytics, analytics_appointments_by_location_daily, appointments_view_checks]
-# The refresh (checks 1-7 in its step) and check 8 on its own: without the view asset in
-# the selection, check 8 runs whatever the refresh step's outcome.
-REFRESH_AND_CHECKS = (
-    AssetSelection.assets(AssetKey(CUSTOMER_ANALYTICS_TABLE), AssetKey(SEGMENT_CHANGES_TABLE))
-    | AssetSelection.checks_for_assets(AssetKey(VIEW_NAME))
-)
+ASSETS_AND_CHECKS = [customer_analytics, analytics_appointments_by_location_daily]
+# The refresh step, with its eight checks.
+REFRESH_AND_CHECKS = AssetSelection.assets(AssetKey(CUSTOMER_ANALYTICS_TABLE), AssetKey(SEGMENT_CHANGES_TABLE))
 
 
 @contextmanager
@@ -63,8 +56,8 @@ def checks_run(database_url, instance=None, corruption: Sequence[str] = (), para
     """The eight checks on every organization, the way a scheduled range run gets them:
     a refresh of every organization partition (default: `recent` at the generator's
     anchor, which after the `refreshed` fixture recomputes no one and moves no segment,
-    so rows corrupted in customer_analytics stay as they are) with checks 1-7 in its
-    step, and check 8. ``corruption`` runs inside the refresh's transaction (see
+    so rows corrupted in customer_analytics stay as they are) with the checks in its step.
+    ``corruption`` runs inside the refresh's transaction (see
     ``committed_by_the_refresh``)."""
     instance = instance or DagsterInstance.ephemeral()
     with psycopg.connect(database_url) as conn:
@@ -82,17 +75,6 @@ def checks_run(database_url, instance=None, corruption: Sequence[str] = (), para
             tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
             raise_on_error=False,
         )
-
-
-def view_check_run(database_url, instance=None):
-    """Check 8 alone (a checks-only run, unpartitioned: every organization)."""
-    return materialize(
-        ASSETS_AND_CHECKS,
-        selection=AssetSelection.checks_for_assets(AssetKey(VIEW_NAME)),
-        instance=instance or DagsterInstance.ephemeral(),
-        resources={"database": PostgresResource(database_url=database_url)},
-        raise_on_error=False,
-    )
 
 
 def evaluations_by_name(result) -> dict:
@@ -120,7 +102,7 @@ def step_failures(result) -> dict[str, str]:
 
 
 def blocking_failure(*check_names: str) -> str:
-    """The refresh step's headline when ERROR checks among 1-7 fail."""
+    """The refresh step's headline when blocking ERROR checks (1-7) fail."""
     return (f"{len(check_names)} blocking asset check(s) failed with ERROR severity: "
             + ", ".join(check_names))
 
