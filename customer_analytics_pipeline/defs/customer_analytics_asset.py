@@ -1,18 +1,15 @@
 """The ``customer_analytics`` asset and ``customer_segment_changes`` beside it: one step
 refreshes the table for the run's organizations and, in the same transaction, logs the
-segment changes it made; then it evaluates checks 1-7 on the organizations it refreshed
-(docs/contract.md).
+segment changes it made; then it evaluates the eight checks on the organizations it
+refreshed (docs/contract.md).
 
-A run covers a range of organization partitions. The hourly tick refreshes only the
-organizations that changed, scattered over the partitions, so its runs name them in
-``organizations``: the step then reports a materialization for each of those alone
-(no output, no event for the partitions between them, and the view step is skipped: the
-view needs no work when only rows changed). Otherwise the step's outputs cover the whole
-range, every partition with the batch's totals and the last one with its summary: Dagster
-1.13 resolves the run's whole partition range against every organization partition for
-each partition-scoped metadata call, so a call per organization would make a run's cost
-grow with organizations x partitions (per-organization counts are in
-``customer_analytics_refresh_state``)."""
+A run covers a range of organization partitions, or, for the hourly tick's organizations
+scattered over the partitions, names them in ``organizations`` (tagged with the first
+one's partition). Either way the step yields no output: it reports one materialization
+of each table per organization it refreshed, with that organization's own counts (an
+output would give every partition of the range the same metadata; setting it per
+partition costs Dagster a partition lookup per call). The view needs no step: the
+refresh keeps its definition current, and check 8 runs here."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -47,12 +44,15 @@ from customer_analytics_pipeline.defs.failures import (
     will_retry,
 )
 from customer_analytics_pipeline.defs.metadata import column_schema
-from customer_analytics_pipeline.defs.partitions import organizations_partitions
+from customer_analytics_pipeline.defs.partitions import ORGANIZATIONS_PARTITION_NAME, organizations_partitions
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
     CUSTOMER_ANALYTICS_CHECKS,
+    VIEW_CHECK,
+    VIEW_CHECK_DESCRIPTION,
     evaluate_customer_analytics_checks,
+    evaluate_view_check,
 )
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.errors import describe
@@ -70,6 +70,7 @@ from customer_analytics_pipeline.warehouse.refresh import (
 from customer_analytics_pipeline.warehouse.run_history import record_failure, record_success
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
 from customer_analytics_pipeline.warehouse.segment_history import delete_expired_segment_changes
+from customer_analytics_pipeline.warehouse.views import VIEW_CODE_VERSION, VIEW_NAME, ensure_view
 
 # Dagster concurrency pool capping refresh steps that hit the database at once (its limit
 # is set in dagster.yaml).
@@ -103,8 +104,8 @@ class CustomerAnalyticsConfig(Config):
     )
     organizations: Optional[list[str]] = Field(
         default=None,
-        description="Only these organizations of the run's partition range (the hourly tick's changed ones); "
-        "default: every partition of the run.",
+        description="These organizations (the hourly tick's changed ones, the run's partition among them) "
+        "instead of the run's partitions; each gets its own materialization.",
     )
 
 
@@ -151,7 +152,6 @@ def batch_metadata(result: RefreshResult) -> dict:
         "batch_rows_inserted": result.total("rows_inserted"),
         "batch_rows_updated": result.total("rows_updated"),
         "batch_rows_deleted": result.total("rows_deleted"),
-        "batch_rows_unchanged": result.total("rows_unchanged"),
         "batch_rows": result.total("row_count"),
         "batch_duration_seconds": round(result.duration_seconds, 3),
     }
@@ -185,9 +185,10 @@ def segment_changes_metadata(result: RefreshResult, expired_rows_deleted: int | 
 
 def record_final_failure(
     context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None,
-    committed_organization_ids: list[str],
+    committed_organization_ids: list[str], organization_ids: list[str] | None,
 ) -> None:
-    """Appends the failure to application_logs unless the RetryPolicy will try again.
+    """Appends the failure to application_logs unless the RetryPolicy will try again; it
+    names ``organization_ids`` (the run's config list), else the run's partitions.
 
     Best effort: if the database is what failed, the run-failure sensor records it later.
     """
@@ -197,7 +198,8 @@ def record_final_failure(
     try:
         with database.connect() as conn:
             record_failure(
-                conn, context.run.run_id, cause, mode, context.partition_keys, committed_organization_ids
+                conn, context.run.run_id, cause, mode, organization_ids or context.partition_keys,
+                committed_organization_ids,
             )
     except (psycopg.Error, ValueError) as write_error:  # ValueError: a malformed DATABASE_URL
         context.log.warning(f"could not record the failure in application_logs: {describe(write_error)}")
@@ -222,23 +224,6 @@ def materialization_events(
             partition=organization.organization_id,
             metadata=segment_changes_metadata(result, expired_rows_deleted) if summary else {},
         )
-
-
-def range_outputs(
-    context: AssetExecutionContext, result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema
-) -> Iterator[MaterializeResult]:
-    """Both outputs, covering the run's whole partition range: every partition gets the
-    batch's totals, the last one also the batch summary. Two partition-scoped metadata
-    calls per run, never one per organization: each reads every partition key from
-    Dagster's storage (19 ms an organization at 2,000 partitions, more with more)."""
-    if result.organizations:
-        last = result.organizations[-1].organization_id
-        context.add_asset_metadata(run_summary_metadata(result, schema), asset_key=CUSTOMER_ANALYTICS_KEY,
-                                   partition_key=last)
-        context.add_asset_metadata(segment_changes_metadata(result, expired_rows_deleted),
-                                   asset_key=SEGMENT_CHANGES_KEY, partition_key=last)
-    yield MaterializeResult(asset_key=CUSTOMER_ANALYTICS_KEY, metadata=batch_metadata(result))
-    yield MaterializeResult(asset_key=SEGMENT_CHANGES_KEY, metadata={"batch_as_of": result.as_of.isoformat()})
 
 
 def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
@@ -274,30 +259,34 @@ def expire_segment_history(
 
 
 def organizations_of_step(context: AssetExecutionContext, config: CustomerAnalyticsConfig) -> list[str]:
-    """The organizations this step refreshes: ``config.organizations`` when given (each
-    must lie in the run's partition range), else every partition of the run."""
+    """The organizations this step refreshes: ``config.organizations`` when given (known
+    organization partitions, the run's own among them), else every partition of the run."""
     partition_keys = context.partition_keys
     if config.organizations is None:
         return list(partition_keys)
-    outside = sorted(set(config.organizations) - set(partition_keys))
-    if outside:
-        raise Failure(
-            description="invalid customer_analytics config: organizations outside the run's partitions: "
-            + ", ".join(outside[:10]),
-            allow_retries=False,
-        )
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME))
+    problems = [f"not an organization partition: {key}" for key in config.organizations if key not in known]
+    listed = set(config.organizations)
+    problems += [f"the run's partition {key} is not listed" for key in partition_keys if key not in listed]
+    if problems:
+        raise Failure(description="invalid customer_analytics config: organizations: " + "; ".join(problems[:10]),
+                      allow_retries=False)
     return list(config.organizations)
 
 
 def check_results(
     context: AssetExecutionContext, database: PostgresResource, organization_ids: list[str]
 ) -> tuple[list[AssetCheckResult], list[str]]:
-    """Checks 1-7 on the organizations just refreshed: their results, and the names of
-    the ERROR checks that failed (the run log and application_logs have the details)."""
+    """The eight checks on the organizations just refreshed: their results, and the names
+    of the blocking ones (1-7) that failed with ERROR (the run log and application_logs
+    have the details)."""
     with database_failures_as_dagster_failures("customer_analytics checks"), database.connect() as conn:
-        outcomes = evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True)
+        outcomes = [*evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True),
+                    evaluate_view_check(conn, organization_ids)]
         results = report_outcomes(context, conn, outcomes, organization_ids)
-    return results, [o.check_name for o in outcomes if not o.passed and o.severity == ERROR]
+    blocking = [o.check_name for o in outcomes
+                if not o.passed and o.severity == ERROR and o.check_name in CUSTOMER_ANALYTICS_CHECKS]
+    return results, blocking
 
 
 def refresh_organizations(
@@ -320,6 +309,8 @@ def refresh_organizations(
         with database_failures_as_dagster_failures("customer_analytics refresh"), database.connect() as conn:
             for migration in ensure_schema_current(conn):
                 context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
+            if ensure_view(conn):
+                context.log.info(f"view {VIEW_NAME} (re)created (definition {VIEW_CODE_VERSION})")
             try:
                 result = refresh_customer_analytics(
                     conn, organization_ids, parameters, log=context.log.info,
@@ -336,7 +327,7 @@ def refresh_organizations(
                 )
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
     except Exception as error:
-        record_final_failure(context, database, error, config.mode, committed)
+        record_final_failure(context, database, error, config.mode, committed, config.organizations)
         raise
     if result.unknown_organization_ids:
         context.log.warning(
@@ -350,10 +341,7 @@ def refresh_organizations(
         + (f", {expired_rows_deleted} change row(s) past {settings.segment_history_days} days deleted"
            if expired_rows_deleted is not None else "")
     )
-    if config.organizations is None:
-        yield from range_outputs(context, result, expired_rows_deleted, schema)
-    else:
-        yield from materialization_events(result, expired_rows_deleted, schema)
+    yield from materialization_events(result, expired_rows_deleted, schema)
     results, failed_checks = check_results(context, database, [o.organization_id for o in result.organizations])
     yield from results
     if failed_checks:
@@ -380,7 +368,7 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
                 kinds={"postgres", "sql"},
                 group_name="customer_analytics",
                 description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
-                # Runs of scattered organizations report per-organization events instead.
+                # No output: the step reports one materialization per organization it refreshed.
                 skippable=True,
             ),
             AssetSpec(
@@ -394,8 +382,10 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
             ),
         ],
         check_specs=[
-            AssetCheckSpec(name, asset=CUSTOMER_ANALYTICS_KEY, blocking=True, description=description)
-            for name, description in CUSTOMER_ANALYTICS_CHECKS.items()
+            *(AssetCheckSpec(name, asset=CUSTOMER_ANALYTICS_KEY, blocking=True, description=description)
+              for name, description in CUSTOMER_ANALYTICS_CHECKS.items()),
+            # The view reads customer_analytics; checked here, on the organizations just refreshed.
+            AssetCheckSpec(VIEW_CHECK, asset=CUSTOMER_ANALYTICS_KEY, description=VIEW_CHECK_DESCRIPTION),
         ],
         partitions_def=organizations_partitions,
         # Single-run backfills are what let one run refresh many organizations together.
