@@ -33,6 +33,7 @@ from pathlib import Path
 
 import dagster
 import psycopg
+from psycopg import sql
 
 from customer_analytics_pipeline.defs.factory import build_definitions
 from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
@@ -113,13 +114,22 @@ def add_tick_figures(figures: Figures, name: str, label: str, tick: Tick, organi
                 1000 * tick.orchestration_seconds / organizations, "ms")
 
 
-# The storage setups compared side by side: (key, label, instance, subset planned events).
+# The storage setups compared side by side: (key, label, instance, subset planned
+# events, synchronous_commit of the storage database). A direct instance opens a new
+# connection per statement, so it sees a database-level setting at once.
 SETUPS = (
-    ("default", "Dagster's default (direct, planned per partition)", "direct", False),
-    ("pgbouncer", "PgBouncer", "pgbouncer", False),
-    ("subset", "subset planned events", "direct", True),
-    ("production", "PgBouncer + subset (production)", "pgbouncer", True),
+    ("default", "Dagster's default (direct, planned per partition)", "direct", False, "on"),
+    ("pgbouncer", "PgBouncer", "pgbouncer", False, "on"),
+    ("subset", "subset planned events", "direct", True, "on"),
+    ("production", "PgBouncer + subset (production)", "pgbouncer", True, "on"),
+    ("async_commit", "subset + synchronous_commit off (not adopted)", "direct", True, "off"),
 )
+
+
+def set_storage_synchronous_commit(storage_url: str, value: str) -> None:
+    with psycopg.connect(storage_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = {}").format(
+            sql.Identifier(conn.info.dbname), sql.SQL(value)))
 
 
 def compare_setups(instances: dict[str, BenchmarkInstance], definitions: dagster.Definitions,
@@ -133,10 +143,12 @@ def compare_setups(instances: dict[str, BenchmarkInstance], definitions: dagster
                "tags": {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]}}
     orchestration = dict.fromkeys((key for key, *_ in SETUPS), 0.0)
     saved = os.environ.get(PARTITION_SUBSET_VARIABLE)
+    storage_url = instances["direct"].storage_url
     try:
         for number in range(rounds):
-            for key, _, instance, subset in SETUPS if number % 2 == 0 else reversed(SETUPS):
+            for key, _, instance, subset, synchronous_commit in SETUPS if number % 2 == 0 else reversed(SETUPS):
                 os.environ[PARTITION_SUBSET_VARIABLE] = "true" if subset else "false"
+                set_storage_synchronous_commit(storage_url, synchronous_commit)
                 tick = Tick()
                 with timed_database_work(tick):
                     started = time.perf_counter()
@@ -148,6 +160,7 @@ def compare_setups(instances: dict[str, BenchmarkInstance], definitions: dagster
                 orchestration[key] += tick.orchestration_seconds
     finally:
         os.environ[PARTITION_SUBSET_VARIABLE] = saved or "true"
+        set_storage_synchronous_commit(storage_url, "on")
     return {key: 1000 * seconds / (rounds * len(keys)) for key, seconds in orchestration.items()}
 
 
@@ -248,6 +261,7 @@ METHOD = """How it is measured (`benchmarks/tenant_scale_benchmark.py`, one scra
   evaluation (its own SQL too). Per organization: divided by all organizations of the size.
 - Side by side: one full refresh run over the first organizations (a partition range) under each storage
   setup, the order reversed every other round, all on the same storage database; wall - database work.
+  The last setup turns `synchronous_commit` off for the storage database (`ALTER DATABASE`) during its runs.
 - Events: rows of the storage's event_logs for the tick's runs, by type. Memory: the benchmark process's
   `ru_maxrss`, the PostgreSQL backends' VmHWM sampled from /proc."""
 
