@@ -15,17 +15,23 @@ from customer_analytics_pipeline_tests.helpers import anchor, organization_ids, 
 
 
 @pytest.fixture
-def lookups(monkeypatch) -> list[str]:
-    """The partition lookups every DagsterInstance makes, by method name."""
+def instance() -> DagsterInstance:
+    """An in-memory instance (entering none keeps Dagster's context of instances as it was)."""
+    return DagsterInstance.ephemeral()
+
+
+@pytest.fixture
+def lookups(instance, monkeypatch) -> list[str]:
+    """The partition lookups the test's instance makes, by method name."""
     made: list[str] = []
     for name in ("get_dynamic_partitions", "has_dynamic_partition"):
-        original = getattr(DagsterInstance, name)
+        original = getattr(instance, name)
 
-        def counted(self, *args, __original=original, __name=name, **kwargs):
+        def counted(*args, __original=original, __name=name, **kwargs):
             made.append(__name)
-            return __original(self, *args, **kwargs)
+            return __original(*args, **kwargs)
 
-        monkeypatch.setattr(DagsterInstance, name, counted)
+        monkeypatch.setattr(instance, name, counted)
     return made
 
 
@@ -54,4 +60,5 @@ def test_partition_lookups_do_not_grow_with_the_organizations_of_a_run(
 
     two = lookups_of_run(instance, database_url, keys[:2], config(keys[:2]), lookups)
     four = lookups_of_run(instance, database_url, keys[:4], config(keys[:4]), lookups)
+    assert two > 0, "the run's partition lookups were not counted"
     assert four == two, f"{two} partition lookups for 2 organizations, {four} for 4"
