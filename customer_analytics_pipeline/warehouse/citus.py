@@ -85,3 +85,10 @@ def distribute_pipeline_tables(conn: psycopg.Connection) -> list[str]:
                 conn.execute(load_sql("citus/create_reference_table.sql"), params)
             conn.execute(load_sql("citus/truncate_local_data.sql"), params)
     return [table_name for table_name, _ in pending]
+
+
+def distribute_source_tables(conn: psycopg.Connection) -> None:
+    """Distributes the application's tables as docs/citus.md recommends (demo and tests
+    only: in production the application distributes its own tables)."""
+    with conn.transaction():
+        conn.execute(load_sql("citus/distribute_source_tables.sql"))
