@@ -3,10 +3,10 @@ refreshes the table for the run's organizations and, in the same transaction, lo
 segment changes it made; then it evaluates checks 1-7 on the organizations it refreshed
 (docs/contract.md).
 
-A run covers a range of organization partitions. The hourly tick refreshes only the
-organizations that changed, scattered over the partitions, so its runs name them in
-``organizations``: the step then reports a materialization for each of those alone
-(no output, no event for the partitions between them, and the view step is skipped: the
+A run covers a range of organization partitions, or, for the hourly tick's organizations
+scattered over the partitions, names them in ``organizations`` (tagged with the first
+one's partition): the step then reports a materialization for each of those alone (no
+output, no event for any partition between them, and the view step is skipped: the
 view needs no work when only rows changed). Otherwise the step's outputs cover the whole
 range, each partition with metadata of its own."""
 
@@ -43,7 +43,7 @@ from customer_analytics_pipeline.defs.failures import (
     will_retry,
 )
 from customer_analytics_pipeline.defs.metadata import column_schema
-from customer_analytics_pipeline.defs.partitions import organizations_partitions
+from customer_analytics_pipeline.defs.partitions import ORGANIZATIONS_PARTITION_NAME, organizations_partitions
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
@@ -99,8 +99,8 @@ class CustomerAnalyticsConfig(Config):
     )
     organizations: Optional[list[str]] = Field(
         default=None,
-        description="Only these organizations of the run's partition range (the hourly tick's changed ones); "
-        "default: every partition of the run.",
+        description="These organizations (the hourly tick's changed ones, the run's partition among them) "
+        "instead of the run's partitions; each gets its own materialization.",
     )
 
 
@@ -180,9 +180,10 @@ def segment_changes_metadata(result: RefreshResult, expired_rows_deleted: int | 
 
 def record_final_failure(
     context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None,
-    committed_organization_ids: list[str],
+    committed_organization_ids: list[str], organization_ids: list[str] | None,
 ) -> None:
-    """Appends the failure to application_logs unless the RetryPolicy will try again.
+    """Appends the failure to application_logs unless the RetryPolicy will try again; it
+    names ``organization_ids`` (the run's config list), else the run's partitions.
 
     Best effort: if the database is what failed, the run-failure sensor records it later.
     """
@@ -192,7 +193,8 @@ def record_final_failure(
     try:
         with database.connect() as conn:
             record_failure(
-                conn, context.run.run_id, cause, mode, context.partition_keys, committed_organization_ids
+                conn, context.run.run_id, cause, mode, organization_ids or context.partition_keys,
+                committed_organization_ids,
             )
     except (psycopg.Error, ValueError) as write_error:  # ValueError: a malformed DATABASE_URL
         context.log.warning(f"could not record the failure in application_logs: {describe(write_error)}")
@@ -272,18 +274,18 @@ def expire_segment_history(
 
 
 def organizations_of_step(context: AssetExecutionContext, config: CustomerAnalyticsConfig) -> list[str]:
-    """The organizations this step refreshes: ``config.organizations`` when given (each
-    must lie in the run's partition range), else every partition of the run."""
+    """The organizations this step refreshes: ``config.organizations`` when given (known
+    organization partitions, the run's own among them), else every partition of the run."""
     partition_keys = context.partition_keys
     if config.organizations is None:
         return list(partition_keys)
-    outside = sorted(set(config.organizations) - set(partition_keys))
-    if outside:
-        raise Failure(
-            description="invalid customer_analytics config: organizations outside the run's partitions: "
-            + ", ".join(outside[:10]),
-            allow_retries=False,
-        )
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME))
+    problems = [f"not an organization partition: {key}" for key in config.organizations if key not in known]
+    listed = set(config.organizations)
+    problems += [f"the run's partition {key} is not listed" for key in partition_keys if key not in listed]
+    if problems:
+        raise Failure(description="invalid customer_analytics config: organizations: " + "; ".join(problems[:10]),
+                      allow_retries=False)
     return list(config.organizations)
 
 
@@ -334,7 +336,7 @@ def refresh_organizations(
                 )
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
     except Exception as error:
-        record_final_failure(context, database, error, config.mode, committed)
+        record_final_failure(context, database, error, config.mode, committed, config.organizations)
         raise
     if result.unknown_organization_ids:
         context.log.warning(

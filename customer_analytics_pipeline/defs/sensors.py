@@ -54,7 +54,7 @@ def refresh_failure_sensor(context: RunFailureSensorContext, database: PostgresR
     run = context.dagster_run
     with database.connect() as conn:
         try:
-            organizations = organizations_of_run(context.instance, run.tags) or []
+            organizations = organizations_of_run(context.instance, run.tags, run.run_config) or []
         except ValueError:  # a range end whose organization was deleted meanwhile
             organizations = []
         record_failure(

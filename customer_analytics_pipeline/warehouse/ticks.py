@@ -8,6 +8,7 @@ call these, so an operator's ``refresh --mode recent`` selects what the tick sel
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import psycopg
@@ -17,6 +18,7 @@ from customer_analytics_pipeline.warehouse.sql_files import load_sql
 
 SELECT_DUE_SQL = "ticks/select_organizations_due.sql"
 COUNT_CLIENTS_SQL = "ticks/count_clients.sql"
+STALE_ORGANIZATIONS_SQL = "ticks/stale_organizations.sql"
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,18 @@ def balanced_batches(organizations: Sequence[Sized], customers_per_run: int) -> 
     if current:
         batches.append(current)
     return batches
+
+
+@dataclass(frozen=True)
+class StaleOrganization:
+    """An organization whose rows no refresh or tick has proven current within the window."""
+
+    organization_id: str
+    current_at: datetime | None  # when they last were (None: never)
+
+
+def stale_organizations(conn: psycopg.Connection, window: timedelta) -> list[StaleOrganization]:
+    """Organizations neither refreshed nor verified within ``window`` of now, the longest
+    stale first (an organization newer than the window is not stale yet)."""
+    rows = conn.execute(load_sql(STALE_ORGANIZATIONS_SQL), {"window": window}).fetchall()
+    return [StaleOrganization(organization_id, current_at) for organization_id, current_at in rows]

@@ -7,7 +7,7 @@
 -- row is gone with it); a delete racing this very statement raises a foreign-key
 -- violation, which the asset retries.
 -- Every segment it changes, a new customer's first included, is logged to
--- customer_segment_changes in the same statement (SPEC section 6).
+-- customer_segment_changes in the same statement (docs/contract.md, Segment movements).
 -- Citus (docs/citus.md): the batch's current rows and clients are CTEs filtered by the
 -- batch, joined to refresh_rows (a temporary table) without correlated subqueries: Citus
 -- cannot join a local table directly with distributed ones, and falls back to planning
