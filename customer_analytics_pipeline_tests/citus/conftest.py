@@ -85,22 +85,35 @@ def twin(citus_database_url, make_scratch_database) -> Iterator[Twin]:
 
 
 @pytest.fixture
-def make_citus_role(citus_database_url) -> Iterator[Callable[[], str]]:
-    """A LOGIN role with exactly README's runtime grants on the Citus database (Citus
-    propagates the role and the grants to the workers); dropped after the test."""
+def make_citus_role_for(citus_server_url) -> Iterator[Callable[[str], str]]:
+    """A LOGIN role with exactly README's runtime grants in a Citus database (Citus
+    propagates the role and the grants to the workers); its URL. Dropped after the test."""
     roles = []
 
-    def make() -> str:
+    def make(database_url: str) -> str:
         role = f"ca_role_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(citus_database_url, autocommit=True) as admin:
+        with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-            roles.append(role)
+            roles.append((role, database_url))
             for statement in readme_runtime_grants(role):
                 admin.execute(statement)
-        return psycopg.conninfo.make_conninfo(citus_database_url, user=role)
+        return psycopg.conninfo.make_conninfo(database_url, user=role)
 
     yield make
-    with psycopg.connect(citus_database_url, autocommit=True) as admin:
-        for role in roles:
+    for role, database_url in roles:
+        with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
+def make_citus_role(citus_database_url, make_citus_role_for) -> Callable[[], str]:
+    return lambda: make_citus_role_for(citus_database_url)
+
+
+@pytest.fixture
+def citus_generated(citus_database_url) -> Iterator[psycopg.Connection]:
+    """A connection to the Citus database with the generator's data."""
+    with psycopg.connect(citus_database_url, autocommit=True) as conn:
+        generate(conn, GENERATED, progress=lambda message: None)
+        yield conn
