@@ -163,7 +163,7 @@ def main(argv=None) -> int:
         loads = {"postgres": prepare(postgres_url, False, data), "citus": prepare(citus_database, True, data)}
         with psycopg.connect(citus_database) as conn:
             clients = conn.execute("SELECT count(*) FROM square_existing_clients").fetchone()[0]
-            version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'citus'").fetchone()[0]
+            version = conn.execute("SELECT (regexp_match(citus_version(), 'Citus ([0-9.]+)'))[1]").fetchone()[0]
             workers = conn.execute("SELECT count(*) FROM pg_dist_node WHERE groupid > 0").fetchone()[0]
         results = {}
         for side, url in (("postgres", postgres_url), ("citus", citus_database)):
