@@ -75,12 +75,3 @@ def organizations_of_run(
     if PARTITION_TAG in tags:
         return [tags[PARTITION_TAG]]
     return None
-
-
-def organizations_to_check(instance: DagsterInstance, tags: Mapping[str, str], conn: psycopg.Connection) -> list[str]:
-    """The organizations a check evaluates: those of its run, or every organization when
-    the run is not partitioned or its range no longer resolves (an end deleted)."""
-    try:
-        return organizations_of_run(instance, tags) or organization_keys(conn)
-    except ValueError:
-        return organization_keys(conn)

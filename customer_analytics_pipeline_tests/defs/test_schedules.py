@@ -197,11 +197,17 @@ def freshness_failures(instance) -> int:
     return sum(r.event_log_entry.dagster_event.event_specific_data.new_state == FreshnessState.FAIL for r in records)
 
 
-def test_quiet_hours_launch_no_run_and_missed_hours_raise_one_freshness_alarm(conn, database_url, instance):
+def test_quiet_hours_launch_no_run_and_missed_hours_raise_one_freshness_alarm(conn, database_url, instance,
+                                                                                tmp_path):
     quiet_database(conn, instance)
     hourly, _ = schedules()
     start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    origin = LoadableTargetOrigin(module_name="customer_analytics_pipeline.definitions", attribute="defs")
+    # A code location of its own (the daemon binds what it loads to this test's instance).
+    location = tmp_path / "code_location.py"
+    location.write_text("from customer_analytics_pipeline.defs.factory import build_definitions\n"
+                        "from customer_analytics_pipeline.settings import Settings\n"
+                        "defs = build_definitions(Settings())\n")
+    origin = LoadableTargetOrigin(python_file=str(location), attribute="defs", working_directory=str(tmp_path))
     with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(InProcessCodeLocationOrigin(origin))) as wpc:
         daemon = FreshnessDaemon()
         moment = start

@@ -31,7 +31,6 @@ from customer_analytics_pipeline.warehouse.schema import (
     CUSTOMER_SEGMENTS,
 )
 from customer_analytics_pipeline.warehouse.sql_files import load_sql
-from customer_analytics_pipeline.warehouse.views import VIEW_NAME
 
 VIEW_CHECK = "appointments_view_available"
 # Not one of the eight: whether every organization was refreshed or verified by a tick
@@ -180,7 +179,8 @@ def evaluate_customer_analytics_checks(
 def evaluate_view_check(conn: psycopg.Connection, organization_ids: Sequence[str]) -> CheckOutcome:
     """Check 8: the view exists and answers (else the database error says why), and per
     organization its new_customers sum equals the customers with a first_booking_at."""
-    return CheckOutcome(VIEW_CHECK, VIEW_NAME, ERROR, find_failures(conn, VIEW_CHECK_SQL, organization_ids))
+    return CheckOutcome(VIEW_CHECK, CUSTOMER_ANALYTICS_TABLE, ERROR,
+                        find_failures(conn, VIEW_CHECK_SQL, organization_ids))
 
 
 def evaluate_checks(
