@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-# The coordinator of a running Citus cluster (README, "Citus"); `.ci/run` starts one.
+# The coordinator of a running Citus cluster (docs/citus.md, "Tests"); `.ci/run` starts one.
 CITUS_URL_VARIABLE = "CUSTOMER_ANALYTICS_CITUS_URL"
 
 
@@ -18,7 +18,7 @@ def citus_url() -> str:
     if not url:
         raise RuntimeError(
             f"{CITUS_URL_VARIABLE} is not set: the Citus tests need a Citus cluster's coordinator "
-            "(`.ci/citus-cluster start` builds and starts one and prints its URL; README, \"Citus\"), "
+            "(`.ci/citus-cluster start` builds and starts one and prints its URL; docs/citus.md, \"Tests\"), "
             "or deselect them with `-m 'not citus'`"
         )
     return url
