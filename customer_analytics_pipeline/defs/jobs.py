@@ -1,8 +1,15 @@
 """The refresh job the schedules launch: customer_analytics (with customer_segment_changes,
 written by the same step) for a range of organization partitions, its checks, then the
-view (recreated only when missing or changed) and its check."""
+view (recreated only when missing or changed) and its check.
 
-from dagster import AssetKey, AssetSelection, define_asset_job
+Its steps run in the run worker's own process (``in_process_executor``), one after the
+other. With Dagster's default multiprocess executor each step is a child process of the
+run worker, and a run worker killed with SIGKILL (an OOM kill) leaves that child running:
+re-parented to PID 1, it committed the refresh and logged STEP_SUCCESS into a run
+already marked FAILED. In the run worker's process the refresh dies with the run: its
+connection closes and PostgreSQL rolls its transaction back."""
+
+from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
 
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
 from customer_analytics_pipeline.warehouse.views import VIEW_NAME
@@ -15,6 +22,7 @@ refresh_customer_analytics_job = define_asset_job(
     selection=AssetSelection.assets(
         AssetKey(CUSTOMER_ANALYTICS_TABLE), AssetKey(SEGMENT_CHANGES_TABLE), AssetKey(VIEW_NAME)
     ),
+    executor_def=in_process_executor,
     description="Refreshes customer_analytics and its segment-change log for a range of organizations, checks it, "
     "keeps the view current.",
 )

@@ -50,8 +50,10 @@ from customer_analytics_pipeline.defs.run_launcher import (
 )
 from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
 from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings, generate
+from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.run_history import CRON_NAME
+from customer_analytics_pipeline_tests.defs.test_resilience import application_log_statuses
 from customer_analytics_pipeline_tests.helpers import organization_ids
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"  # the repository's, as deployed
@@ -372,4 +374,61 @@ def test_killed_runs_are_failed_their_slots_freed_and_the_next_run_succeeds(depl
         deployment.wait_for(lambda: failures_recorded(data) >= {worker_killed, server_killed}, 90,
                             "refresh_failure_sensor to record both crashed runs in application_logs")
 
+        assert_stops_on_sigterm(deployment)
+
+
+def test_a_killed_run_worker_takes_its_refresh_with_it(deploy, data, database_url):
+    """kill -9 of the run worker alone (not its children) while the refresh waits inside
+    its transaction: nothing of the refresh survives it. The run is FAILED, never retried,
+    no STEP_SUCCESS is logged into it, no process of the run is left, no session or lock
+    outlives it, the table keeps its (empty) rows even after the lock the refresh waited
+    for is released, and application_logs holds exactly one row, a failure."""
+    with deploy() as (deployment, instance):
+        keys = deployment.wait_for(lambda: partitions_match(instance, data), 90, "the partitions")
+        client = DagsterGraphQLClient("127.0.0.1", port_number=deployment.webserver_port)
+        # The organization whose lock comes last: the refresh waits for it holding the others.
+        (last,) = data.execute("SELECT id::text FROM organizations ORDER BY hashtext(id::text) DESC LIMIT 1").fetchone()
+        with psycopg.connect(database_url, autocommit=True) as blocker:
+            blocker.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (ORGANIZATION_LOCK_NAMESPACE, last))
+            run_id = client.submit_job_execution(
+                REFRESH_JOB_NAME, run_config={"ops": {"customer_analytics": {"config": {"mode": "full"}}}},
+                tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+            )
+            started = deployment.wait_for(lambda: run_worker_started_event(instance, run_id), 120,
+                                          "the run worker to start")
+            deployment.wait_for(lambda: data.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND %s = ANY(pg_blocking_pids(pid))",
+                (blocker.info.backend_pid,)).fetchone(), 120, "the refresh to wait for the held lock")
+            worker = psutil.Process(int(started.event_log_entry.dagster_event.engine_event_data.metadata["pid"].value))
+            run_processes = [worker, *worker.children(recursive=True)]
+            worker.kill()
+            run = deployment.wait_for(lambda: finished(instance, run_id), 60, "the killed run to end")
+            assert run.status == DagsterRunStatus.FAILURE
+            messages = [r.event_log_entry.message for r in instance.get_records_for_run(run_id).records]
+            assert any("terminated by signal 9" in (m or "") for m in messages), messages
+            blocker.execute("SELECT pg_advisory_unlock_all()")  # what the refresh waited for is free now
+
+            # Whatever was left of the run has every chance to go on (and commit) now.
+            deadline = time.monotonic() + 15
+            while (survivors := [p for p in run_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.5)
+            survivors_cmdlines = [" ".join(p.cmdline()) for p in survivors]
+            for process in survivors:  # cleaned up before the assertions can fail
+                process.kill()
+            assert survivors_cmdlines == [], f"processes of the killed run outlived it: {survivors_cmdlines}"
+        time.sleep(2)
+        assert data.execute("SELECT count(*) FROM customer_analytics").fetchone()[0] == 0
+        assert data.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            (APPLICATION_NAME,)).fetchone()[0] == 0
+        assert data.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0] == 0
+        events = {record.event_log_entry.dagster_event.event_type
+                  for record in instance.get_records_for_run(run_id).records
+                  if record.event_log_entry.dagster_event}
+        assert DagsterEventType.STEP_SUCCESS not in events and DagsterEventType.STEP_UP_FOR_RETRY not in events
+        deployment.wait_for(lambda: run_id in failures_recorded(data), 90,
+                            "refresh_failure_sensor to record the killed run")
+        assert application_log_statuses(data, run_id) == ["failure"]
+        deployment.wait_for(lambda: not claimed_by(instance, run_id), 60, "the killed run's slot to be freed")
         assert_stops_on_sigterm(deployment)
