@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from customer_analytics_pipeline.defs.failures import record_failure_on_own_connection
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.defs.schedules import batches
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings, load_settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import CheckOutcome, evaluate_checks
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
+from customer_analytics_pipeline.warehouse.connection import redact, server_label
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.migrations import (
     SchemaNotCurrent,
@@ -28,7 +30,7 @@ from customer_analytics_pipeline.warehouse.migrations import (
     ensure_schema_current,
     migrate,
 )
-from customer_analytics_pipeline.warehouse.organizations import organization_keys
+from customer_analytics_pipeline.warehouse.organizations import listed, missing_organizations, organization_keys
 from customer_analytics_pipeline.warehouse.refresh import (
     OrganizationsFailed,
     RefreshParameters,
@@ -36,7 +38,21 @@ from customer_analytics_pipeline.warehouse.refresh import (
     parse_as_of,
     refresh_customer_analytics,
 )
-from customer_analytics_pipeline.warehouse.run_history import record_failure, record_success
+from customer_analytics_pipeline.warehouse.run_history import record_success
+
+# Exit codes (README's command table): 0 done; 1 a refresh or an ERROR check failed; 2
+# refused before anything was written (a bad option or setting, an unknown organization,
+# a schema that needs `migrate`, a database that is not the demo's, a port in use); 3 the
+# database could not be used (unreachable, unknown, the role refused or lacking a privilege).
+EXIT_FAILED, EXIT_REFUSED, EXIT_DATABASE = 1, 2, 3
+
+
+class CommandError(Exception):
+    """A failure the command reports as one line, with its exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_REFUSED):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def say(message: str) -> None:
@@ -58,8 +74,9 @@ def prepare_schema(database: PostgresResource, *, demo_tables: bool, source_inde
             try:
                 apply_source_indexes(conn)
             except psycopg.errors.InsufficientPrivilege as error:
-                raise SystemExit(
-                    f"the optional source indexes need the owner of the application's tables: {describe(error)}"
+                raise CommandError(
+                    f"the optional source indexes need the owner of the application's tables: {describe(error)}",
+                    EXIT_DATABASE,
                 ) from error
 
 
@@ -76,9 +93,33 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return demo_commands.run(args)
 
 
+def database_in_use() -> str:
+    """The database the commands use, for messages (never with its password)."""
+    url = os.environ.get(DATABASE_URL_VARIABLE)
+    if not url:
+        return f"embedded PostgreSQL in {load_settings().embedded_data_dir}"
+    try:
+        return server_label(url)
+    except ValueError:
+        return DATABASE_URL_VARIABLE
+
+
+def refuse_unknown_organizations(conn: psycopg.Connection, organization_ids: Sequence[str] | None) -> None:
+    """Organizations asked for by id must exist: a refresh or check of nothing is no success."""
+    missing = missing_organizations(conn, organization_ids) if organization_ids else []
+    if missing:
+        raise CommandError(f"unknown organization(s), no organizations row: {listed(missing)}; nothing was done")
+
+
 def migrate_command(args: argparse.Namespace) -> None:
     database = database_from_environment(load_settings())
-    prepare_schema(database, demo_tables=False, source_indexes=args.source_indexes)
+    try:
+        prepare_schema(database, demo_tables=False, source_indexes=args.source_indexes)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise CommandError(
+            f"migrate must run as the owner of the pipeline's objects (README's Least privilege): {describe(error)}",
+            EXIT_DATABASE,
+        ) from error
     say("pipeline schema and view are current" + (", optional source indexes in place" if args.source_indexes else ""))
 
 
@@ -96,35 +137,42 @@ def refresh_command(args: argparse.Namespace) -> int:
         say(f"error: {error}")
         return 2
     database = database_from_environment(load_settings())
-    failed = False
     with database.connect() as conn:
         ensure_schema_current(conn)
+        refuse_unknown_organizations(conn, organization_ids)
         keys = organization_ids or organization_keys(conn)
-        say(f"refreshing {len(keys)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}")
-        for batch in batches(keys, args.batch_size):
-            run_id = f"cli:{uuid.uuid4()}"
-            try:
-                result = refresh_customer_analytics(
-                    conn, batch, parameters,
-                    before_commit=lambda conn, result, run_id=run_id: record_success(conn, result, run_id),
-                )
-            except OrganizationsFailed as error:
-                committed = [o.organization_id for o in error.refreshed.organizations] if error.refreshed else []
-                record_failure(conn, run_id, str(error), parameters.mode, batch, committed)
-                say(f"  {len(committed)} organization(s) refreshed; failed: " + "; ".join(map(str, error.failures)))
-                failed = True
-                continue
-            except psycopg.Error as error:
-                record_failure(conn, run_id, describe(error), parameters.mode, batch)
-                say(f"  {len(batch)} organization(s) failed, previous rows kept: {describe(error)}")
-                failed = True
-                continue
-            say(
-                f"  {len(result.organizations)} organization(s): {result.total('row_count')} rows, "
-                f"{result.total('rows_inserted')} inserted, {result.total('rows_updated')} updated, "
-                f"{result.total('rows_deleted')} deleted in {result.duration_seconds:.1f}s"
+    say(f"refreshing {len(keys)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}")
+    succeeded = [refresh_batch(database, batch, parameters) for batch in batches(keys, args.batch_size)]
+    return 0 if all(succeeded) else EXIT_FAILED
+
+
+def refresh_batch(database: PostgresResource, batch: list[str], parameters: RefreshParameters) -> bool:
+    """One batch on a connection of its own, as the asset refreshes it; a failure is one
+    line naming its organizations and the cause, and a failure row in application_logs
+    (written on a new connection: the batch's may be what failed). True when it committed."""
+    run_id = f"cli:{uuid.uuid4()}"
+    try:
+        with database.connect(watch_lock_waits=True) as conn:
+            result = refresh_customer_analytics(
+                conn, batch, parameters, before_commit=lambda conn, result: record_success(conn, result, run_id),
             )
-    return 1 if failed else 0
+    except OrganizationsFailed as error:
+        committed = [o.organization_id for o in error.refreshed.organizations] if error.refreshed else []
+        not_recorded = record_failure_on_own_connection(database, run_id, str(error), parameters.mode, batch, committed)
+        say(f"  {len(committed)} organization(s) refreshed; failed: " + "; ".join(map(str, error.failures)))
+    except psycopg.Error as error:
+        not_recorded = record_failure_on_own_connection(database, run_id, describe(error), parameters.mode, batch)
+        say(f"  {len(batch)} organization(s) failed, previous rows kept ({listed(batch)}): {describe(error)}")
+    else:
+        say(
+            f"  {len(result.organizations)} organization(s): {result.total('row_count')} rows, "
+            f"{result.total('rows_inserted')} inserted, {result.total('rows_updated')} updated, "
+            f"{result.total('rows_deleted')} deleted in {result.duration_seconds:.1f}s"
+        )
+        return True
+    if not_recorded:
+        say(f"  could not record the failure in application_logs: {not_recorded}")
+    return False
 
 
 def check_table(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str]) -> list[str]:
@@ -159,6 +207,7 @@ def check_command(args: argparse.Namespace) -> int:
         say(f"error: {error}")
         return 2
     with database_from_environment(load_settings()).connect() as conn:
+        refuse_unknown_organizations(conn, organization_ids)
         organization_ids = organization_ids or organization_keys(conn)
         outcomes = evaluate_checks(conn, organization_ids)
     for line in check_table(outcomes, organization_ids):
@@ -167,8 +216,9 @@ def check_command(args: argparse.Namespace) -> int:
         if outcome.failures.error:
             say(f"[{outcome.severity}] {outcome.check_name} could not evaluate: {outcome.failures.error}")
         for sample in outcome.failures.samples:
-            say(f"[{outcome.severity}] {outcome.check_name}: organization {sample.get('organization_id')}, "
-                f"customer {sample.get('square_customer_id')}: {sample.get('problem')}")
+            customer = f", customer {sample['square_customer_id']}" if sample.get("square_customer_id") else ""
+            say(f"[{outcome.severity}] {outcome.check_name}: organization {sample.get('organization_id')}"
+                f"{customer}: {sample.get('problem')}")
     errors = [o.check_name for o in outcomes if not o.passed and o.severity == ERROR]
     say(f"{len(outcomes) - len(errors)}/{len(outcomes)} checks without an ERROR failure over "
         f"{len(organization_ids)} organization(s)" + (f"; failed: {', '.join(errors)}" if errors else ""))
@@ -231,12 +281,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.run(args) or 0
-    except ValueError as error:  # a malformed setting, DATABASE_URL included (never with its password)
-        say(f"error: {error}")
-        return 2
-    except SchemaNotCurrent as error:
-        say(f"error: {error}")
-        return 2
+    except CommandError as error:
+        failure, code = str(error), error.exit_code
+    except (ValueError, SchemaNotCurrent) as error:  # a malformed setting (DATABASE_URL never with its password)
+        failure, code = str(error), EXIT_REFUSED
+    except psycopg.Error as error:  # unreachable, unknown database or role, a privilege, a lost connection
+        failure, code = f"database {database_in_use()}: {describe(error)}", EXIT_DATABASE
+    except Exception as error:  # noqa: BLE001 - a bug: still one line, never a traceback
+        failure, code = f"{type(error).__name__}: {describe(error)}", EXIT_FAILED
+    say(f"error: {redact(failure, os.environ.get(DATABASE_URL_VARIABLE) or '')}")
+    return code
 
 
 if __name__ == "__main__":

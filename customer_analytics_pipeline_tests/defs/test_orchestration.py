@@ -12,6 +12,7 @@ import yaml
 from dagster import (
     AssetKey,
     DagsterEventType,
+    DagsterRunStatus,
     RunRequest,
     SensorResult,
     SkipReason,
@@ -19,6 +20,7 @@ from dagster import (
     build_schedule_context,
     build_sensor_context,
 )
+from dagster._core.test_utils import create_run_for_test
 
 from customer_analytics_pipeline.definitions import defs
 from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
@@ -274,3 +276,20 @@ def refreshed_batch(generated, database_url, instance):
         run_config={"ops": {"customer_analytics": {"config": {"as_of": anchor(generated).isoformat()}}}},
     )
     return generated, database_url, instance, result
+
+
+@pytest.mark.parametrize("tags", [
+    pytest.param({PARTITION_RANGE_START_TAG: "00000000-0000-4000-8000-0000000000f1",
+                  PARTITION_RANGE_END_TAG: "00000000-0000-4000-8000-0000000000f2"}, id="unknown partitions"),
+    pytest.param({}, id="no partition"),
+])
+def test_a_failed_run_of_no_organization_writes_no_row(generated, database_url, instance, tags):
+    """A run rejected for partition keys that do not exist (run monitoring fails it
+    after its start timeout) resolves to no organization: the failure sensor writes no
+    row about zero organizations."""
+    evaluate_partition_sensor(instance, database_url)
+    run = create_run_for_test(instance, job_name=REFRESH_JOB_NAME, tags=tags, status=DagsterRunStatus.STARTING)
+    instance.report_run_failed(run, "Run timed out due to taking longer than 300 seconds to start.")
+    (record,) = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    run_failure_sensor_tick(instance, database_url, run.run_id, record.event_log_entry.dagster_event)
+    assert generated.execute("SELECT count(*) FROM application_logs").fetchone()[0] == 0

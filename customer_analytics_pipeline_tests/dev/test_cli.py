@@ -4,6 +4,7 @@ operators' commands, and the development commands refusing an application's data
 import os
 import subprocess
 import sys
+import time
 import zlib
 
 import psycopg
@@ -11,6 +12,9 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
+from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_checks
+from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
+from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.migrations import create_source_tables
 
 PASSWORD_MARKER = "Pw-marker-7c1d"
@@ -198,3 +202,144 @@ def test_check_command_prints_the_eight_checks_per_organization(application_data
     assert row[1:] == ["ok", "ok", "ERROR", "1", "ok", "ok", "ok", "ok", "ok"]
     assert "sample_record_valid: organization 00000000-0000-4000-8000-00000000a001, customer C1" in completed.stdout
     assert "failed: sample_record_valid" in completed.stdout and "Zelda-Marker" not in completed.stdout
+
+
+APPLICATION_ORGANIZATION = "00000000-0000-4000-8000-00000000a001"
+NO_SUCH_ORGANIZATION = "00000000-0000-4000-8000-0000000000f1"
+
+
+def assert_one_line_failure(completed: subprocess.CompletedProcess, exit_code: int, *expected: str) -> str:
+    """Exited with ``exit_code`` after one ``error:`` line saying each of ``expected``; no traceback."""
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == exit_code, output
+    assert "Traceback" not in output, output
+    errors = [line for line in completed.stdout.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    for text in expected:
+        assert text in errors[0], errors[0]
+    return errors[0]
+
+
+def application_log_payloads(database_url: str) -> list[dict]:
+    with psycopg.connect(database_url) as conn:
+        return [row[0] for row in conn.execute("SELECT payload FROM application_logs ORDER BY id")]
+
+
+@pytest.mark.parametrize("command", ["refresh", "check"])
+def test_unknown_organizations_are_named_and_refused(application_database, tmp_path, command):
+    env = {"DATABASE_URL": application_database}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    completed = run_cli(command, "--organization", APPLICATION_ORGANIZATION, "--organization", NO_SUCH_ORGANIZATION,
+                        env=env, cwd=tmp_path)
+    assert_one_line_failure(completed, 2, "unknown organization", NO_SUCH_ORGANIZATION)
+    assert APPLICATION_ORGANIZATION not in completed.stdout.splitlines()[-1]
+    assert application_log_payloads(application_database) == []
+    with psycopg.connect(application_database) as conn:
+        assert conn.execute("SELECT count(*) FROM customer_analytics").fetchone()[0] == 0
+
+
+def unreachable_urls(server_url: str) -> dict[str, tuple[str, str]]:
+    """A DATABASE_URL for each way of not reaching the database, with what the message names."""
+    return {
+        "refused port": (make_conninfo(server_url, host="127.0.0.1", port="1"), "127.0.0.1:1"),
+        "unknown host": (make_conninfo(server_url, host="no-such-host.invalid"), "no-such-host.invalid"),
+        "unknown database": (make_conninfo(server_url, dbname="no_such_database_x"), "no_such_database_x"),
+        "unknown role": (make_conninfo(server_url, user="no_such_role_x"), "no_such_role_x"),
+    }
+
+
+@pytest.mark.parametrize("way", ["refused port", "unknown host", "unknown database", "unknown role"])
+@pytest.mark.parametrize("command", ["migrate", "refresh", "check"])
+def test_an_unreachable_database_is_one_line_naming_it(server_url, tmp_path, way, command):
+    url, named = unreachable_urls(server_url)[way]
+    completed = run_cli(command, env={"DATABASE_URL": make_conninfo(url, password=PASSWORD_MARKER)}, cwd=tmp_path)
+    assert_one_line_failure(completed, 3, "error: database", named)
+    assert PASSWORD_MARKER not in completed.stdout + completed.stderr
+
+
+def test_migrate_as_the_runtime_role_is_one_line(application_database, make_role, tmp_path):
+    as_runtime_role = make_role(application_database)
+    completed = run_cli("migrate", env={"DATABASE_URL": as_runtime_role}, cwd=tmp_path)
+    assert_one_line_failure(completed, 3, "migrate must run as the owner", "permission denied")
+
+
+def test_a_lost_connection_during_refresh_is_one_line_and_a_failure_row(application_database, tmp_path):
+    """The server ends the refresh's session while it waits for its lock (a restart, an
+    idle timeout): one line naming the organization and the cause, exit 1, the failure
+    in application_logs, the previous rows kept."""
+    env = {"DATABASE_URL": application_database}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    with psycopg.connect(application_database, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))",
+                       (ORGANIZATION_LOCK_NAMESPACE, APPLICATION_ORGANIZATION))
+        with subprocess.Popen([sys.executable, "-m", "customer_analytics_pipeline", "refresh"], cwd=tmp_path,
+                              env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as process:
+            deadline = time.monotonic() + 60
+            while not (blocked := holder.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                    (holder.info.backend_pid,)).fetchone()):
+                assert time.monotonic() < deadline and process.poll() is None, "the refresh never waited for the lock"
+                time.sleep(0.1)
+            holder.execute("SELECT pg_terminate_backend(%s)", blocked)
+            stdout, stderr = process.communicate(timeout=120)
+    completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert completed.returncode == 1, stdout + stderr
+    assert "Traceback" not in stdout + stderr, stdout + stderr
+    (line,) = [line for line in stdout.splitlines() if "failed" in line]
+    assert APPLICATION_ORGANIZATION in line and "terminat" in line, line
+    (payload,) = application_log_payloads(application_database)
+    assert payload["status"] == "failure" and payload["organizations"] == [APPLICATION_ORGANIZATION]
+    assert "terminat" in payload["error"] and payload["dagster_run_id"].startswith("cli:")
+    with psycopg.connect(application_database) as conn:
+        assert conn.execute("SELECT count(*) FROM customer_analytics").fetchone()[0] == 0
+
+
+def test_check_warns_of_segment_shifts_without_a_customer(application_database, tmp_path):
+    """The segment-share WARN concerns an organization, not a customer: its line names none."""
+    env = {"DATABASE_URL": application_database}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    assert run_cli("refresh", env=env, cwd=tmp_path).returncode == 0
+    with psycopg.connect(application_database, autocommit=True) as conn:
+        evaluate_checks(conn, remember_segments=True)  # what the scheduled check saves
+        conn.execute("UPDATE customer_analytics SET customer_segment ="
+                     " CASE customer_segment WHEN 'LOST' THEN 'NEW' ELSE 'LOST' END")
+    completed = run_cli("check", env=env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    (warning,) = [line for line in completed.stdout.splitlines() if line.startswith("[WARN]")]
+    assert f"segment_distribution: organization {APPLICATION_ORGANIZATION}: segment shares moved" in warning
+    assert "None" not in warning
+
+
+def hold_the_organization_lock(holder: psycopg.Connection) -> str:
+    holder.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                   (ORGANIZATION_LOCK_NAMESPACE, APPLICATION_ORGANIZATION))
+    return f"the refresh lock of organization {APPLICATION_ORGANIZATION} held by another refresh (pid {{pid}})"
+
+
+def hold_the_bookings_table(holder: psycopg.Connection) -> str:
+    holder.execute("LOCK TABLE bookings IN ACCESS EXCLUSIVE MODE")
+    return "an ACCESS EXCLUSIVE lock on table bookings held by the application or another client (pid {pid}"
+
+
+def hold_a_client_row(holder: psycopg.Connection) -> str:
+    holder.execute("SELECT 1 FROM square_existing_clients WHERE square_customer_id = 'C1' FOR UPDATE")
+    return "a row lock on table square_existing_clients held by the application or another client (pid {pid}"
+
+
+@pytest.mark.parametrize("hold", [hold_the_organization_lock, hold_the_bookings_table, hold_a_client_row],
+                         ids=["another refresh", "the application's table lock", "the application's row lock"])
+def test_a_lock_timeout_names_who_held_the_lock(application_database, tmp_path, hold):
+    env = {"DATABASE_URL": application_database, "CUSTOMER_ANALYTICS_LOCK_TIMEOUT_SECONDS": "1"}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    # Another refresh is a session of the pipeline; the application's is not.
+    application_name = APPLICATION_NAME if hold is hold_the_organization_lock else "booking-app"
+    with psycopg.connect(application_database, application_name=application_name) as holder:
+        expected = hold(holder).format(pid=holder.info.backend_pid)
+        completed = run_cli("refresh", env=env, cwd=tmp_path)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    (line,) = [line for line in completed.stdout.splitlines() if "failed" in line]
+    assert APPLICATION_ORGANIZATION in line and "lock timeout" in line and expected in line, line
+    (payload,) = application_log_payloads(application_database)
+    assert payload["status"] == "failure" and expected in payload["error"]
+
