@@ -294,11 +294,11 @@ def test_migrate_loads_no_demo_generator_and_no_dev_extra(scratch_database_url):
 
 def test_a_malformed_setting_fails_loading_the_code_location_naming_it():
     code = "import customer_analytics_pipeline.definitions"
-    result = run_python(code, CUSTOMER_ANALYTICS_ORGANIZATIONS_PER_RUN="abc")
+    result = run_python(code, CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN="abc")
     assert result.returncode != 0
-    assert "CUSTOMER_ANALYTICS_ORGANIZATIONS_PER_RUN" in result.stderr and "'abc'" in result.stderr, result.stderr
+    assert "CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN" in result.stderr and "'abc'" in result.stderr, result.stderr
     # The same import with a valid value loads: the variable was the cause.
-    valid = run_python(code, CUSTOMER_ANALYTICS_ORGANIZATIONS_PER_RUN="7")
+    valid = run_python(code, CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN="7")
     assert valid.returncode == 0, valid.stderr
 
 

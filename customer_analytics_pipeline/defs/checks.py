@@ -1,8 +1,8 @@
-"""The eight asset checks of SPEC section 4, as two unpartitioned multi-asset checks (the
-stable route in Dagster 1.13; partitioned checks are a preview API): checks 1-7 on
-``customer_analytics`` and check 8 on the view. Each reads the run's partitions from its
-tags and evaluates those organizations (every organization outside partitioned runs)
-with the database layer's evaluation, the same one ``customer-analytics check`` runs.
+"""How check outcomes reach Dagster, and check 8. Checks 1-7 are check specs of the
+``customer_analytics`` step (it evaluates them on the organizations it refreshed, with
+``report_outcomes`` below); check 8 is an unpartitioned multi-asset check on the view
+that reads the run's partitions from its tags. Both use the database layer's
+evaluation, the same one ``customer-analytics check`` runs.
 
 Each outcome becomes an AssetCheckResult with counts and masked samples in its
 metadata; each failure also writes run-log lines at its severity, and a check step with
@@ -19,6 +19,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetExecutionContext,
     AssetKey,
     DagsterLogManager,
     MetadataValue,
@@ -28,31 +29,14 @@ from dagster import (
 from customer_analytics_pipeline.defs.partitions import organizations_to_check
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
-    CUSTOMER_ANALYTICS_CHECKS,
     VIEW_CHECK,
     VIEW_CHECK_DESCRIPTION,
-    evaluate_customer_analytics_checks,
     evaluate_view_check,
 )
 from customer_analytics_pipeline.warehouse.checks.masking import database_error_text
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR, CheckOutcome
 from customer_analytics_pipeline.warehouse.run_history import record_check_failures
-from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE
 from customer_analytics_pipeline.warehouse.views import VIEW_NAME
-
-
-@multi_asset_check(
-    specs=[
-        AssetCheckSpec(name, asset=AssetKey(CUSTOMER_ANALYTICS_TABLE), blocking=True, description=description)
-        for name, description in CUSTOMER_ANALYTICS_CHECKS.items()
-    ],
-)
-def customer_analytics_checks(context: AssetCheckExecutionContext, database: PostgresResource):
-    """Checks 1-7 for the organizations of the run."""
-    with database.connect() as conn:
-        organization_ids = organizations_to_check(context.instance, context.run.tags, conn)
-        outcomes = evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True)
-        yield from report_outcomes(context, conn, outcomes, organization_ids)
 
 
 @multi_asset_check(specs=[AssetCheckSpec(VIEW_CHECK, asset=AssetKey(VIEW_NAME), description=VIEW_CHECK_DESCRIPTION)])
@@ -128,8 +112,12 @@ def failed_check_summary(outcome: CheckOutcome, organization_ids: Sequence[str])
     return summary
 
 
+# Check results are reported from the refresh step (checks 1-7) and the view's check step.
+StepContext = AssetCheckExecutionContext | AssetExecutionContext
+
+
 def record_failed_checks(
-    context: AssetCheckExecutionContext, conn: psycopg.Connection, failed: Sequence[CheckOutcome],
+    context: StepContext, conn: psycopg.Connection, failed: Sequence[CheckOutcome],
     organization_ids: Sequence[str],
 ) -> None:
     """Best effort: the run log has the failures already, so a run history the database
@@ -142,7 +130,7 @@ def record_failed_checks(
 
 
 def report_outcomes(
-    context: AssetCheckExecutionContext, conn: psycopg.Connection, outcomes: Sequence[CheckOutcome],
+    context: StepContext, conn: psycopg.Connection, outcomes: Sequence[CheckOutcome],
     organization_ids: Sequence[str],
 ) -> list[AssetCheckResult]:
     """Logs and records the failures, then gives the results for the step to yield."""

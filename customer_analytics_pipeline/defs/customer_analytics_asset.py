@@ -1,6 +1,14 @@
 """The ``customer_analytics`` asset and ``customer_segment_changes`` beside it: one step
-refreshes the table for the run's organization partitions and, in the same transaction,
-logs the segment changes it made (SPEC section 6)."""
+refreshes the table for the run's organizations and, in the same transaction, logs the
+segment changes it made; then it evaluates checks 1-7 on the organizations it refreshed
+(docs/contract.md).
+
+A run covers a range of organization partitions. The hourly tick refreshes only the
+organizations that changed, scattered over the partitions, so its runs name them in
+``organizations``: the step then reports a materialization for each of those alone
+(no output, no event for the partitions between them, and the view step is skipped: the
+view needs no work when only rows changed). Otherwise the step's outputs cover the whole
+range, each partition with metadata of its own."""
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -8,6 +16,8 @@ from typing import Optional
 
 import psycopg
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
@@ -26,6 +36,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from customer_analytics_pipeline.defs.checks import report_outcomes
 from customer_analytics_pipeline.defs.failures import (
     RETRY_ON_TRANSIENT_ERRORS,
     database_failures_as_dagster_failures,
@@ -40,11 +51,17 @@ from customer_analytics_pipeline.defs.partitions import (
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
+from customer_analytics_pipeline.warehouse.checks.evaluation import (
+    CUSTOMER_ANALYTICS_CHECKS,
+    evaluate_customer_analytics_checks,
+)
+from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.migrations import ensure_schema_current
 from customer_analytics_pipeline.warehouse.organizations import listed, missing_organizations
 from customer_analytics_pipeline.warehouse.refresh import (
     REFRESH_CODE_VERSION,
+    OrganizationRefresh,
     OrganizationsFailed,
     RefreshMode,
     RefreshParameters,
@@ -68,13 +85,12 @@ WATCHED_SEGMENTS = ("AT_RISK", "LOST")
 
 
 class CustomerAnalyticsConfig(Config):
-    """Run config of a refresh (every key optional; SPEC section 5)."""
+    """Run config of a refresh (every key optional; an unknown key is a config error)."""
 
     mode: RefreshMode = Field(
-        default=RefreshParameters.mode, description="full: all history; recent: look-back window."
-    )
-    lookback_days: int = Field(
-        default=RefreshParameters.lookback_days, description="recent mode: days of source changes to recompute."
+        default=RefreshParameters.mode,
+        description="full: every customer recomputed; recent: only customers whose source rows changed, "
+        "every other row gets its segment.",
     )
     as_of: Optional[str] = Field(
         default=None, description="ISO 8601 instant segments are relative to (no offset = UTC); default: run start."
@@ -87,6 +103,11 @@ class CustomerAnalyticsConfig(Config):
     )
     at_risk_days: int = Field(
         default=RefreshParameters.at_risk_days, description="AT_RISK if last_booking_at is within this many days."
+    )
+    organizations: Optional[list[str]] = Field(
+        default=None,
+        description="Only these organizations of the run's partition range (the hourly tick's changed ones); "
+        "default: every partition of the run.",
     )
 
 
@@ -103,7 +124,6 @@ def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime
         return RefreshParameters(
             mode=config.mode,
             as_of=parse_as_of(config.as_of) if config.as_of else run_started_at,
-            lookback_days=config.lookback_days,
             new_days=config.new_days,
             active_days=config.active_days,
             at_risk_days=config.at_risk_days,
@@ -112,60 +132,56 @@ def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime
         raise Failure(description=f"invalid customer_analytics config: {error}", allow_retries=False) from error
 
 
-def materialization_metadata(result: RefreshResult, schema: TableSchema) -> dict:
-    """Counts of what the refresh did, the segment mix and the column schema."""
-    per_organization = [
-        TableRecord(
-            {
-                "organization_id": o.organization_id,
-                "rows": o.row_count,
-                "inserted": o.rows_inserted,
-                "updated": o.rows_updated,
-                "deleted": o.rows_deleted,
-                "unchanged": o.rows_unchanged,
-            }
-        )
-        for o in result.organizations[:100]
-    ]
+def organization_metadata(organization: OrganizationRefresh) -> dict:
+    """What the refresh did to one organization's rows: that partition's own metadata."""
     return {
-        "mode": result.mode,
-        "as_of": result.as_of.isoformat(),
-        "organizations": len(result.organizations),
-        "rows_recomputed": result.rows_recomputed,
-        "rows_inserted": result.total("rows_inserted"),
-        "rows_updated": result.total("rows_updated"),
-        "rows_deleted": result.total("rows_deleted"),
-        "rows_unchanged": result.total("rows_unchanged"),
-        "dagster/row_count": result.total("row_count"),
-        "duration_seconds": round(result.duration_seconds, 3),
-        "segment_counts": MetadataValue.json(result.segment_counts),
-        "per_organization": MetadataValue.table(
-            per_organization,
-            schema=TableSchema(
-                columns=[TableColumn("organization_id", "string")]
-                + [TableColumn(name, "int") for name in ("rows", "inserted", "updated", "deleted", "unchanged")]
-            ),
-        ),
-        "dagster/column_schema": schema,
+        "dagster/row_count": organization.row_count,
+        "rows_inserted": organization.rows_inserted,
+        "rows_updated": organization.rows_updated,
+        "rows_deleted": organization.rows_deleted,
+        "rows_unchanged": organization.rows_unchanged,
     }
 
 
+def batch_metadata(result: RefreshResult) -> dict:
+    """Totals of the run's whole batch, labelled as such (every partition of the run
+    carries them): plain numbers, so thousands of partition events stay small."""
+    return {
+        "batch_mode": result.mode,
+        "batch_as_of": result.as_of.isoformat(),
+        "batch_organizations": len(result.organizations),
+        "batch_rows_recomputed": result.rows_recomputed,
+        "batch_rows_inserted": result.total("rows_inserted"),
+        "batch_rows_updated": result.total("rows_updated"),
+        "batch_rows_deleted": result.total("rows_deleted"),
+        "batch_rows": result.total("row_count"),
+        "batch_duration_seconds": round(result.duration_seconds, 3),
+    }
+
+
+def run_summary_metadata(result: RefreshResult, schema: TableSchema) -> dict:
+    """The batch's segment mix and the table's column schema: large values, carried by
+    one partition's event per run (the run's last), not by all of them."""
+    return {"batch_segment_counts": MetadataValue.json(result.segment_counts), "dagster/column_schema": schema}
+
+
 def segment_changes_metadata(result: RefreshResult, expired_rows_deleted: int | None) -> dict:
-    """The run's movements as a table, and the inflow into AT_RISK and LOST as numbers
-    the UI plots over time."""
+    """The batch's movements as a table, and the inflow into AT_RISK and LOST as numbers
+    the UI plots over time (batch totals, carried by the run's last partition event)."""
     metadata = {
-        "movements": MetadataValue.table(
+        "batch_movements": MetadataValue.table(
             [TableRecord({"from_segment": m.from_segment or "(first row)", "to_segment": m.to_segment,
                           "customers": m.customers}) for m in result.segment_movements],
             schema=TableSchema(columns=[TableColumn("from_segment", "string"), TableColumn("to_segment", "string"),
                                         TableColumn("customers", "int")]),
         ),
-        "change_rows_written": result.segment_changes,
-        **{f"customers_into_{segment.lower()}": result.customers_moved_into(segment) for segment in WATCHED_SEGMENTS},
-        "as_of": result.as_of.isoformat(),
+        "batch_change_rows_written": result.segment_changes,
+        **{f"batch_customers_into_{segment.lower()}": result.customers_moved_into(segment)
+           for segment in WATCHED_SEGMENTS},
+        "batch_as_of": result.as_of.isoformat(),
     }
     if expired_rows_deleted is not None:
-        metadata["expired_rows_deleted"] = expired_rows_deleted
+        metadata["batch_expired_rows_deleted"] = expired_rows_deleted
     return metadata
 
 
@@ -187,19 +203,45 @@ def record_final_failure(
         context.log.warning(f"could not record the failure in application_logs: {not_recorded}")
 
 
-def committed_materializations(
-    context: AssetExecutionContext, failed: OrganizationsFailed
+def materialization_events(
+    result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema | None
 ) -> Iterator[AssetMaterialization]:
-    """The organizations that committed although others of the batch failed (both tables:
-    their change rows committed with their rows)."""
-    for organization in failed.refreshed.organizations if failed.refreshed else ():
+    """One materialization of each table per organization of ``result``, with that
+    organization's own counts (the run's last one also carries the batch summary)."""
+    last = result.organizations[-1].organization_id if result.organizations else None
+    for organization in result.organizations:
+        summary = organization.organization_id == last
         yield AssetMaterialization(
             asset_key=CUSTOMER_ANALYTICS_KEY,
             partition=organization.organization_id,
-            metadata={"dagster/row_count": organization.row_count, "rows_inserted": organization.rows_inserted,
-                      "rows_updated": organization.rows_updated, "rows_deleted": organization.rows_deleted},
+            metadata={**organization_metadata(organization), **batch_metadata(result),
+                      **(run_summary_metadata(result, schema) if summary and schema is not None else {})},
         )
-        yield AssetMaterialization(asset_key=SEGMENT_CHANGES_KEY, partition=organization.organization_id)
+        yield AssetMaterialization(
+            asset_key=SEGMENT_CHANGES_KEY,
+            partition=organization.organization_id,
+            metadata=segment_changes_metadata(result, expired_rows_deleted) if summary else {},
+        )
+
+
+def range_outputs(
+    context: AssetExecutionContext, result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema
+) -> Iterator[MaterializeResult]:
+    """Both outputs, covering the run's whole partition range; each partition gets its
+    own counts, the last one the batch summary."""
+    for organization in result.organizations:
+        context.add_asset_metadata(
+            organization_metadata(organization), asset_key=CUSTOMER_ANALYTICS_KEY,
+            partition_key=organization.organization_id,
+        )
+    if result.organizations:
+        last = result.organizations[-1].organization_id
+        context.add_asset_metadata(run_summary_metadata(result, schema), asset_key=CUSTOMER_ANALYTICS_KEY,
+                                   partition_key=last)
+        context.add_asset_metadata(segment_changes_metadata(result, expired_rows_deleted),
+                                   asset_key=SEGMENT_CHANGES_KEY, partition_key=last)
+    yield MaterializeResult(asset_key=CUSTOMER_ANALYTICS_KEY, metadata=batch_metadata(result))
+    yield MaterializeResult(asset_key=SEGMENT_CHANGES_KEY, metadata={"batch_as_of": result.as_of.isoformat()})
 
 
 def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
@@ -257,17 +299,47 @@ def expire_segment_history(
         return None
 
 
+def organizations_of_step(context: AssetExecutionContext, config: CustomerAnalyticsConfig) -> list[str]:
+    """The organizations this step refreshes: ``config.organizations`` when given (each
+    must lie in the run's partition range), else every partition of the run."""
+    partition_keys = context.partition_keys
+    if config.organizations is None:
+        return list(partition_keys)
+    outside = sorted(set(config.organizations) - set(partition_keys))
+    if outside:
+        raise Failure(
+            description="invalid customer_analytics config: organizations outside the run's partitions: "
+            + ", ".join(outside[:10]),
+            allow_retries=False,
+        )
+    return list(config.organizations)
+
+
+def check_results(
+    context: AssetExecutionContext, database: PostgresResource, organization_ids: list[str]
+) -> tuple[list[AssetCheckResult], list[str]]:
+    """Checks 1-7 on the organizations just refreshed: their results, and the names of
+    the ERROR checks that failed (the run log and application_logs have the details)."""
+    with database_failures_as_dagster_failures("customer_analytics checks", context.retry_number), \
+            database.connect(watch_lock_waits=True) as conn:
+        outcomes = evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True)
+        results = report_outcomes(context, conn, outcomes, organization_ids)
+    return results, [o.check_name for o in outcomes if not o.passed and o.severity == ERROR]
+
+
 def refresh_organizations(
     context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource, settings: Settings
-) -> Iterator[AssetMaterialization | MaterializeResult]:
-    """Refreshes every organization partition of the run together, in one transaction
-    (per organization when bad data in some must not block the others); a full run then
-    deletes the batch's change rows past the history window."""
+) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
+    """Refreshes the run's organizations together, in one transaction (per organization
+    when bad data in some must not block the others); a full run then deletes the
+    batch's change rows past the history window; then checks 1-7 of those organizations.
+    A failed ERROR check fails the step (no retry: the rows are committed) after its
+    results are reported."""
     committed: list[str] = []
     expired_rows_deleted = None
     try:
         parameters = refresh_parameters(config, run_start(context))
-        organization_ids = context.partition_keys
+        organization_ids = organizations_of_step(context, config)
         if not organization_ids:
             raise Failure(description=no_organization_in_run(context.run.tags), allow_retries=False)
         context.log.info(
@@ -286,7 +358,8 @@ def refresh_organizations(
                 )
             except OrganizationsFailed as failed:
                 committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
-                yield from committed_materializations(context, failed)
+                if failed.refreshed:
+                    yield from materialization_events(failed.refreshed, None, None)
                 raise partial_failure(context, failed) from None
             if parameters.mode == "full":
                 expired_rows_deleted = expire_segment_history(
@@ -308,19 +381,27 @@ def refresh_organizations(
         + (f", {expired_rows_deleted} change row(s) past {settings.segment_history_days} days deleted"
            if expired_rows_deleted is not None else "")
     )
-    yield MaterializeResult(asset_key=CUSTOMER_ANALYTICS_KEY, metadata=materialization_metadata(result, schema))
-    yield MaterializeResult(
-        asset_key=SEGMENT_CHANGES_KEY, metadata=segment_changes_metadata(result, expired_rows_deleted)
-    )
+    if config.organizations is None:
+        yield from range_outputs(context, result, expired_rows_deleted, schema)
+    else:
+        yield from materialization_events(result, expired_rows_deleted, schema)
+    results, failed_checks = check_results(context, database, [o.organization_id for o in result.organizations])
+    yield from results
+    if failed_checks:
+        raise Failure(
+            description=f"{len(failed_checks)} blocking asset check(s) failed with ERROR severity: "
+            + ", ".join(failed_checks),
+            allow_retries=False,
+        )
 
 
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:
-    """Both tables as one step (one transaction writes them), with the pool, the freshness
-    window and a code version that changes with any SQL the refresh runs or the schema it
-    writes."""
+    """Both tables as one step (one transaction writes them) with checks 1-7, the pool,
+    the freshness window and a code version that changes with any SQL the refresh runs
+    or the schema it writes."""
 
     @multi_asset(
-        # The op keeps the asset's name: run config is {"ops": {"customer_analytics": ...}} (SPEC section 5).
+        # The op keeps the asset's name: run config is {"ops": {"customer_analytics": ...}}.
         name=CUSTOMER_ANALYTICS_TABLE,
         specs=[
             AssetSpec(
@@ -330,6 +411,8 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
                 kinds={"postgres", "sql"},
                 group_name="customer_analytics",
                 description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
+                # Runs of scattered organizations report per-organization events instead.
+                skippable=True,
             ),
             AssetSpec(
                 SEGMENT_CHANGES_KEY,
@@ -338,7 +421,12 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
                 group_name="customer_analytics",
                 description="One row per change of a customer's segment written by a refresh (first segment: from "
                 "NULL), written with customer_analytics; kept for CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS.",
+                skippable=True,
             ),
+        ],
+        check_specs=[
+            AssetCheckSpec(name, asset=CUSTOMER_ANALYTICS_KEY, blocking=True, description=description)
+            for name, description in CUSTOMER_ANALYTICS_CHECKS.items()
         ],
         partitions_def=organizations_partitions,
         # Single-run backfills are what let one run refresh many organizations together.
@@ -348,7 +436,7 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
     )
     def refresh_customer_analytics_tables(
         context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
-    ) -> Iterator[AssetMaterialization | MaterializeResult]:
+    ) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
         yield from refresh_organizations(context, config, database, settings)
 
     return refresh_customer_analytics_tables

@@ -4,8 +4,9 @@ one ``Settings``."""
 from dagster import Definitions, EnvVar
 
 from customer_analytics_pipeline.defs.appointments_view_asset import analytics_appointments_by_location_daily
-from customer_analytics_pipeline.defs.checks import appointments_view_checks, customer_analytics_checks
+from customer_analytics_pipeline.defs.checks import appointments_view_checks
 from customer_analytics_pipeline.defs.customer_analytics_asset import build_customer_analytics
+from customer_analytics_pipeline.defs.freshness import build_freshness_alarm
 from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.defs.schedules import build_schedules
@@ -24,11 +25,12 @@ def database_resource(settings: Settings) -> PostgresResource:
 def build_definitions(settings: Settings, database: PostgresResource | None = None) -> Definitions:
     """Everything the project defines, from ``settings``; bound to ``database`` when given
     (tests bind a scratch one), else to ``database_resource(settings)``."""
+    freshness_check, freshness_job, freshness_sensor = build_freshness_alarm(settings.freshness_window)
     return Definitions(
         assets=[build_customer_analytics(settings), analytics_appointments_by_location_daily],
-        asset_checks=[customer_analytics_checks, appointments_view_checks],
-        jobs=[refresh_customer_analytics_job],
+        asset_checks=[appointments_view_checks, freshness_check],
+        jobs=[refresh_customer_analytics_job, freshness_job],
         schedules=build_schedules(settings),
-        sensors=[organization_partitions_sensor, refresh_failure_sensor],
+        sensors=[organization_partitions_sensor, refresh_failure_sensor, freshness_sensor],
         resources={"database": database or database_resource(settings)},
     )

@@ -1,12 +1,21 @@
-"""hourly_recent_refresh and nightly_full_refresh: every organization partition, in
-batched partition-range runs (one run per ``organizations_per_run`` organizations).
-Both run by default once a daemon serves the code location (SPEC section 5); an
-operator can still stop them in the UI, and that choice overrides the default."""
+"""hourly_recent_refresh and nightly_full_refresh.
+
+The nightly tick refreshes every organization partition in full; the hourly tick runs
+`recent` only for the organizations that need it (source rows changed, a segment
+boundary passed, no proof yet: ``warehouse/ticks.py``) and records every other one as
+verified, with no run and no per-partition event. Both balance their runs by customers
+(``customers_per_run``; an organization larger than that runs alone). Both run by
+default once a daemon serves the code location; an operator can still stop them in the
+UI, and that choice overrides the default.
+"""
 
 from collections.abc import Iterator, Sequence
 
 from dagster import (
+    AssetMaterialization,
+    AssetObservation,
     DefaultScheduleStatus,
+    RunConfig,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
@@ -14,14 +23,26 @@ from dagster import (
     schedule,
 )
 
+from customer_analytics_pipeline.defs.customer_analytics_asset import CUSTOMER_ANALYTICS_KEY, CustomerAnalyticsConfig
 from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
 )
+from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.refresh import RefreshMode, RefreshParameters
+from customer_analytics_pipeline.warehouse.ticks import (
+    OrganizationSize,
+    TickSelection,
+    balanced_batches,
+    organization_sizes,
+    select_organizations_due,
+)
+
+MODE_TAG = "customer_analytics/mode"
+BATCH_TAG = "customer_analytics/batch"
 
 
 def batches(keys: Sequence[str], size: int) -> list[list[str]]:
@@ -29,56 +50,117 @@ def batches(keys: Sequence[str], size: int) -> list[list[str]]:
     return [list(keys[start : start + size]) for start in range(0, len(keys), size)]
 
 
-def refresh_run_requests(
-    context: ScheduleEvaluationContext, schedule_name: str, mode: str, organizations_per_run: int
+def run_requests(
+    schedule_name: str, tick: str, mode: RefreshMode, keys: Sequence[str], batched: Sequence[Sequence[OrganizationSize]]
+) -> Iterator[RunRequest]:
+    """One partition-range run per batch (``batched`` in partition order). A batch whose
+    range holds other partitions names its organizations in the config, so only those
+    are refreshed and reported. The tick is every run's ``as_of`` (one consistent
+    instant) and part of its run key, so a tick is never launched twice."""
+    position = {key: index for index, key in enumerate(keys)}
+    for number, batch in enumerate(batched, 1):
+        first, last = batch[0].organization_id, batch[-1].organization_id
+        contiguous = position[last] - position[first] + 1 == len(batch)
+        config = CustomerAnalyticsConfig(
+            mode=mode, as_of=tick, organizations=None if contiguous else [o.organization_id for o in batch]
+        )
+        yield RunRequest(
+            run_key=f"{schedule_name}:{tick}:{first}..{last}",
+            run_config=RunConfig(ops={"customer_analytics": config}),
+            tags={PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last, MODE_TAG: mode,
+                  BATCH_TAG: f"{number}"},
+        )
+
+
+def tick_metadata(selection: TickSelection, tick: str, runs: int) -> dict:
+    """The tick-level record: counts only (no organization is listed)."""
+    return {
+        "tick_as_of": tick,
+        "organizations_verified": selection.verified,
+        "organizations_refreshed": len(selection.due),
+        "customers_refreshed": sum(o.customers for o in selection.due),
+        "runs": runs,
+        **{f"due: {reason}": count for reason, count in selection.reasons().items()},
+    }
+
+
+def hourly_run_requests(
+    context: ScheduleEvaluationContext, database: PostgresResource, schedule_name: str, settings: Settings
 ) -> Iterator[RunRequest | SkipReason]:
-    """One partition-range run per batch. The tick's scheduled time is every batch's
-    ``as_of`` (one consistent instant per tick) and part of its run key, so a tick
-    is never launched twice."""
+    """The organizations the tick must refresh, in runs balanced by size; the others are
+    recorded as verified (in customer_analytics_refresh_state, and as one event on the
+    asset). A quiet tick reports a materialization without partition, which is what
+    keeps the asset's freshness policy green: "refreshed or verified within the window".
+    A busy tick reports an observation: its runs' materializations are what count."""
     keys = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
     if not keys:
         yield SkipReason("no organization partitions yet (organization_partitions_sensor adds them)")
         return
     tick = context.scheduled_execution_time
-    for number, batch in enumerate(batches(keys, organizations_per_run), 1):
-        yield RunRequest(
-            run_key=f"{schedule_name}:{tick.isoformat()}:{batch[0]}..{batch[-1]}",
-            run_config={"ops": {"customer_analytics": {"config": {"mode": mode, "as_of": tick.isoformat()}}}},
-            tags={
-                PARTITION_RANGE_START_TAG: batch[0],
-                PARTITION_RANGE_END_TAG: batch[-1],
-                "customer_analytics/mode": mode,
-                "customer_analytics/batch": f"{number}",
-            },
+    with database.connect() as conn:
+        selection = select_organizations_due(conn, keys, RefreshParameters(mode="recent", as_of=tick))
+    requests = list(run_requests(schedule_name, tick.isoformat(), "recent", keys,
+                                 balanced_batches(selection.due, settings.customers_per_run)))
+    metadata = tick_metadata(selection, tick.isoformat(), len(requests))
+    summary = (f"{len(selection.due)} organization(s) to refresh in {len(requests)} run(s), "
+               f"{selection.verified} verified unchanged")
+    context.log.info(f"{schedule_name} at {tick.isoformat()}: {summary}")
+    if selection.unknown:
+        context.log.warning(f"{len(selection.unknown)} partition(s) have no organizations row; the sensor removes them")
+    if not requests:
+        context.instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=CUSTOMER_ANALYTICS_KEY, description=f"hourly tick: {summary}",
+                                 metadata=metadata)
         )
-
-
-def refresh_schedule(
-    name: str, cron: str, timezone: str, mode: RefreshMode, organizations_per_run: int, description: str
-) -> ScheduleDefinition:
-    @schedule(
-        name=name,
-        cron_schedule=cron,
-        execution_timezone=timezone,
-        job=refresh_customer_analytics_job,
-        description=description,
-        default_status=DefaultScheduleStatus.RUNNING,
+        yield SkipReason(f"nothing changed: {summary}")
+        return
+    context.instance.report_runless_asset_event(
+        AssetObservation(asset_key=CUSTOMER_ANALYTICS_KEY, description=f"hourly tick: {summary}", metadata=metadata)
     )
-    def _schedule(context: ScheduleEvaluationContext):
-        yield from refresh_run_requests(context, name, mode, organizations_per_run)
+    yield from requests
 
-    return _schedule
+
+def nightly_run_requests(
+    context: ScheduleEvaluationContext, database: PostgresResource, schedule_name: str, settings: Settings
+) -> Iterator[RunRequest | SkipReason]:
+    """Every organization partition, in full, in runs balanced by size."""
+    keys = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+    if not keys:
+        yield SkipReason("no organization partitions yet (organization_partitions_sensor adds them)")
+        return
+    with database.connect() as conn:
+        sizes = organization_sizes(conn, keys)
+    if not sizes:
+        yield SkipReason(f"none of the {len(keys)} organization partition(s) has an organizations row")
+        return
+    yield from run_requests(schedule_name, context.scheduled_execution_time.isoformat(), "full", keys,
+                            balanced_batches(sizes, settings.customers_per_run))
 
 
 def build_schedules(settings: Settings) -> list[ScheduleDefinition]:
     """hourly_recent_refresh and nightly_full_refresh, as the settings time them."""
-    return [
-        refresh_schedule(
-            "hourly_recent_refresh", settings.hourly_cron, "UTC", "recent", settings.organizations_per_run,
-            f"Every hour: recent refresh ({RefreshParameters.lookback_days}-day look-back) of every organization.",
-        ),
-        refresh_schedule(
-            "nightly_full_refresh", settings.nightly_cron, settings.nightly_timezone, "full",
-            settings.organizations_per_run, "Every night: full refresh of every organization.",
-        ),
-    ]
+
+    @schedule(
+        name="hourly_recent_refresh",
+        cron_schedule=settings.hourly_cron,
+        execution_timezone="UTC",
+        job=refresh_customer_analytics_job,
+        description="Every hour: recent refresh of the organizations whose source rows changed or whose segments "
+        "time moves; every other organization is verified unchanged, with no run.",
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    def hourly_recent_refresh(context: ScheduleEvaluationContext, database: PostgresResource):
+        yield from hourly_run_requests(context, database, "hourly_recent_refresh", settings)
+
+    @schedule(
+        name="nightly_full_refresh",
+        cron_schedule=settings.nightly_cron,
+        execution_timezone=settings.nightly_timezone,
+        job=refresh_customer_analytics_job,
+        description="Every night: full refresh of every organization.",
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    def nightly_full_refresh(context: ScheduleEvaluationContext, database: PostgresResource):
+        yield from nightly_run_requests(context, database, "nightly_full_refresh", settings)
+
+    return [hourly_recent_refresh, nightly_full_refresh]

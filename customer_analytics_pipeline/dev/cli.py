@@ -18,7 +18,6 @@ import psycopg
 
 from customer_analytics_pipeline.defs.failures import record_failure_on_own_connection
 from customer_analytics_pipeline.defs.resources import PostgresResource
-from customer_analytics_pipeline.defs.schedules import batches
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings, load_settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import CheckOutcome, evaluate_checks
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
@@ -39,6 +38,7 @@ from customer_analytics_pipeline.warehouse.refresh import (
     refresh_customer_analytics,
 )
 from customer_analytics_pipeline.warehouse.run_history import record_success
+from customer_analytics_pipeline.warehouse.ticks import balanced_batches, organization_sizes, select_organizations_due
 
 # Exit codes (README's command table): 0 done; 1 a refresh or an ERROR check failed; 2
 # refused before anything was written (a bad option or setting, an unknown organization,
@@ -130,19 +130,28 @@ def refresh_command(args: argparse.Namespace) -> int:
         parameters = RefreshParameters(
             mode=args.mode,
             as_of=parse_as_of(args.as_of) if args.as_of else datetime.now(UTC),
-            lookback_days=args.lookback_days,
         )
         organization_ids = normalize_organization_ids(args.organization) if args.organization else None
     except ValueError as error:
         say(f"error: {error}")
         return 2
-    database = database_from_environment(load_settings())
+    settings = load_settings()
+    database = database_from_environment(settings)
+    customers_per_run = args.customers_per_run or settings.customers_per_run
     with database.connect() as conn:
         ensure_schema_current(conn)
         refuse_unknown_organizations(conn, organization_ids)
-        keys = organization_ids or organization_keys(conn)
-    say(f"refreshing {len(keys)} organization(s), mode={parameters.mode}, as_of={parameters.as_of.isoformat()}")
-    succeeded = [refresh_batch(database, batch, parameters) for batch in batches(keys, args.batch_size)]
+        if organization_ids is None and parameters.mode == "recent":
+            # The hourly tick's selection: the rest are proven current and recorded as verified.
+            selection = select_organizations_due(conn, organization_keys(conn), parameters)
+            organizations = list(selection.due)
+            say(f"{len(organizations)} organization(s) to refresh, {selection.verified} verified unchanged")
+        else:
+            organizations = organization_sizes(conn, organization_ids or organization_keys(conn))
+    say(f"refreshing {len(organizations)} organization(s), mode={parameters.mode}, "
+        f"as_of={parameters.as_of.isoformat()}")
+    succeeded = [refresh_batch(database, [o.organization_id for o in sized_batch], parameters)
+                 for sized_batch in balanced_batches(organizations, customers_per_run)]
     return 0 if all(succeeded) else EXIT_FAILED
 
 
@@ -262,10 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", help="ISO 8601 instant segments are relative to (default: now; no offset = UTC)"
     )
     refresh_parser.add_argument(
-        "--lookback-days", type=int, default=RefreshParameters.lookback_days, help="recent mode's look-back window"
-    )
-    refresh_parser.add_argument(
-        "--batch-size", type=int, default=Settings.organizations_per_run, help="organizations per transaction"
+        "--customers-per-run", type=int,
+        help="customers per transaction, as the schedules balance runs (default: CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN)",
     )
     refresh_parser.set_defaults(run=refresh_command)
     check_parser = commands.add_parser("check", help="evaluate the eight checks and print them per organization")
@@ -276,9 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "batch_size", 1) < 1:
-        say("--batch-size must be at least 1")
-        return 2
+    for option in ("batch_size", "customers_per_run"):
+        value = getattr(args, option, None)
+        if value is not None and value < 1:
+            say(f"--{option.replace('_', '-')} must be at least 1")
+            return 2
     try:
         return args.run(args) or 0
     except CommandError as error:

@@ -10,7 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import psycopg
@@ -28,10 +28,7 @@ REFRESH_MODES: tuple[RefreshMode, ...] = ("full", "recent")
 
 # The refresh's SQL, step by step (sql/refresh/README.md says how the files share state).
 LOCK_ORGANIZATIONS_SQL = "refresh/lock_organizations.sql"
-SELECT_TARGETS_SQL: dict[RefreshMode, str] = {
-    "full": "refresh/select_targets_full.sql",
-    "recent": "refresh/select_targets_recent.sql",
-}
+SELECT_TARGETS_SQL = "refresh/select_targets.sql"
 COMPUTE_FINGERPRINTS_SQL = "refresh/compute_fingerprints.sql"
 SKIP_UNCHANGED_SQL = "refresh/skip_unchanged_targets.sql"
 COMPUTE_ROWS_SQL = "refresh/compute_customer_rows.sql"
@@ -41,7 +38,7 @@ UPDATE_SEGMENTS_SQL = "refresh/update_segments.sql"
 RECORD_STATE_SQL = "refresh/record_refresh_state.sql"
 COUNT_SEGMENTS_SQL = "refresh/count_segments.sql"
 COUNT_SEGMENT_CHANGES_SQL = "refresh/count_segment_changes.sql"
-REFRESH_SQL_FILES = (LOCK_ORGANIZATIONS_SQL, *SELECT_TARGETS_SQL.values(), COMPUTE_FINGERPRINTS_SQL, SKIP_UNCHANGED_SQL,
+REFRESH_SQL_FILES = (LOCK_ORGANIZATIONS_SQL, SELECT_TARGETS_SQL, COMPUTE_FINGERPRINTS_SQL, SKIP_UNCHANGED_SQL,
                      COMPUTE_ROWS_SQL, UPSERT_TEMPLATE_SQL, RECORD_FINGERPRINTS_SQL, UPDATE_SEGMENTS_SQL,
                      RECORD_STATE_SQL, COUNT_SEGMENTS_SQL, COUNT_SEGMENT_CHANGES_SQL)
 # The asset's code version: changes with any SQL the refresh runs, the migrations that
@@ -49,8 +46,9 @@ REFRESH_SQL_FILES = (LOCK_ORGANIZATIONS_SQL, *SELECT_TARGETS_SQL.values(), COMPU
 REFRESH_CODE_VERSION = sql_files_version(
     [*REFRESH_SQL_FILES, *(m.path for m in available_migrations())], extra=",".join(CUSTOMER_ANALYTICS_CONTENT_COLUMNS)
 )
-# Seeds the source fingerprints: a new code version makes every stored one stale, so
-# `recent` recomputes every customer of its set once after a deploy that changed the SQL.
+# Seeds the source fingerprints and the organizations' proofs: a new code version makes
+# every stored one stale, so the next tick refreshes every organization and `recent`
+# recomputes every customer once after a deploy that changed the SQL.
 FINGERPRINT_SEED = int(REFRESH_CODE_VERSION[:15], 16)
 
 # The refresh transaction's settings. Its hash aggregates stay in memory for large
@@ -59,7 +57,8 @@ FINGERPRINT_SEED = int(REFRESH_CODE_VERSION[:15], 16)
 # 100,000 clients.
 REFRESH_SETTINGS = {"work_mem": "256MB", "jit": "off"}
 # Day counts beyond a century are certainly typos (and would overflow the hour math);
-# as_of outside these years is too (and as_of - lookback must stay a valid date).
+# as_of outside these years is too (and as_of plus or minus the day counts must stay a
+# valid timestamp).
 MAX_DAYS = 36_500
 MIN_AS_OF = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_AS_OF = datetime(2200, 1, 1, tzinfo=UTC)
@@ -71,7 +70,6 @@ class RefreshParameters:
 
     mode: RefreshMode = "full"
     as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
-    lookback_days: int = 90
     new_days: int = 30
     active_days: int = 90
     at_risk_days: int = 180
@@ -85,15 +83,10 @@ class RefreshParameters:
             raise ValueError(
                 f"as_of must be between {MIN_AS_OF.date()} and {MAX_AS_OF.date()}, got {self.as_of.isoformat()}"
             )
-        for name in ("lookback_days", "new_days", "active_days", "at_risk_days"):
+        for name in ("new_days", "active_days", "at_risk_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
                 raise ValueError(f"{name} must be a whole number of days from 0 to {MAX_DAYS}, got {value!r}")
-
-    @property
-    def changed_since(self) -> datetime:
-        """Start of recent mode's look-back window (days of exactly 86,400 s)."""
-        return self.as_of - timedelta(days=self.lookback_days)
 
 
 @dataclass(frozen=True)
@@ -207,7 +200,7 @@ class OrganizationsFailed(Exception):
 
 
 def parse_as_of(text: str) -> datetime:
-    """An ISO 8601 instant; without a UTC offset it is taken as UTC (SPEC section 2)."""
+    """An ISO 8601 instant; without a UTC offset it is taken as UTC (docs/contract.md)."""
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError as error:
@@ -294,7 +287,7 @@ def _refresh_in_transaction(
     conn.execute(load_sql(LOCK_ORGANIZATIONS_SQL), params)
     log(f"locked {len(organization_ids)} organization(s); selecting customers ({parameters.mode})")
 
-    conn.execute(load_sql(SELECT_TARGETS_SQL[parameters.mode]), params)
+    conn.execute(load_sql(SELECT_TARGETS_SQL), params)
     conn.execute("ANALYZE refresh_targets")
     conn.execute(load_sql(COMPUTE_FINGERPRINTS_SQL), params)
     if parameters.mode == "recent":
@@ -348,7 +341,6 @@ def _sql_parameters(organization_ids: list[str], parameters: RefreshParameters) 
         "lock_namespace": ORGANIZATION_LOCK_NAMESPACE,
         "seed": FINGERPRINT_SEED,
         "as_of": parameters.as_of,
-        "changed_since": parameters.changed_since,
         "new_days": parameters.new_days,
         "active_days": parameters.active_days,
         "at_risk_days": parameters.at_risk_days,
@@ -373,7 +365,7 @@ def _customer_breaking_refresh(
     only when a refresh has already failed."""
     params = _sql_parameters([organization_id], parameters)
     with conn.transaction(force_rollback=True):
-        conn.execute(load_sql(SELECT_TARGETS_SQL[parameters.mode]), params)
+        conn.execute(load_sql(SELECT_TARGETS_SQL), params)
         customers = [row[0] for row in conn.execute(
             "SELECT square_customer_id FROM refresh_targets ORDER BY square_customer_id COLLATE \"C\"")]
         conn.execute("DROP TABLE refresh_targets")

@@ -3,7 +3,7 @@ overlapping refreshes, run history in application_logs, freshness and instance c
 
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,7 +13,6 @@ from dagster import (
     AssetKey,
     DagsterEventType,
     DagsterRunStatus,
-    RunRequest,
     SensorResult,
     SkipReason,
     build_run_status_sensor_context,
@@ -31,7 +30,7 @@ from customer_analytics_pipeline.defs.partitions import (
     partition_range,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
-from customer_analytics_pipeline.defs.schedules import build_schedules, refresh_run_requests
+from customer_analytics_pipeline.defs.schedules import build_schedules
 from customer_analytics_pipeline.defs.sensors import organization_partitions_sensor, refresh_failure_sensor
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.refresh import RefreshParameters, refresh_customer_analytics
@@ -99,38 +98,6 @@ def test_sensor_keeps_partitions_equal_to_organizations(conn, database_url, inst
     )
 
 
-def schedule_requests(schedule, instance, tick):
-    result = schedule(build_schedule_context(instance=instance, scheduled_execution_time=tick))
-    return list(result) if not isinstance(result, list) else result
-
-
-@pytest.mark.parametrize("schedule, mode", [(hourly_recent_refresh, "recent"), (nightly_full_refresh, "full")])
-def test_each_tick_covers_every_partition_once_in_batches(schedule, mode, instance):
-    keys = [str(uuid.uuid4()) for _ in range(250)]
-    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
-    tick = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-
-    requests = list(refresh_run_requests(build_schedule_context(instance=instance, scheduled_execution_time=tick),
-                                         schedule.name, mode, organizations_per_run=100))
-    assert all(isinstance(r, RunRequest) for r in requests) and len(requests) == 3
-    covered = [key for r in requests
-               for key in partition_range(keys, r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG])]
-    assert sorted(covered) == sorted(keys) and len(covered) == len(set(covered))
-    assert max(len(partition_range(keys, r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]))
-               for r in requests) == 100
-    for request in requests:
-        config = request.run_config["ops"]["customer_analytics"]["config"]
-        assert config == {"mode": mode, "as_of": tick.isoformat()}
-    # Stable run keys: the same tick evaluated again asks for the same runs, which Dagster dedupes.
-    again = list(refresh_run_requests(build_schedule_context(instance=instance, scheduled_execution_time=tick),
-                                      schedule.name, mode, organizations_per_run=100))
-    assert [r.run_key for r in again] == [r.run_key for r in requests]
-    assert len({r.run_key for r in requests}) == 3
-    assert schedule.job_name == REFRESH_JOB_NAME
-    # The schedule itself yields the same shape with its configured batch size.
-    assert {type(r) for r in schedule_requests(schedule, instance, tick)} == {RunRequest}
-
-
 def test_schedules_crons():
     assert hourly_recent_refresh.cron_schedule == "0 * * * *"
     assert nightly_full_refresh.cron_schedule == "0 3 * * *"
@@ -140,8 +107,10 @@ def test_schedules_crons():
 def test_one_scheduled_batch_runs_for_real(generated, database_url, instance):
     evaluate_partition_sensor(instance, database_url)
     tick = anchor(generated)
-    request = list(refresh_run_requests(build_schedule_context(instance=instance, scheduled_execution_time=tick),
-                                        "nightly_full_refresh", "full", organizations_per_run=3))[0]
+    context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                     resources={"database": PostgresResource(database_url=database_url)})
+    small_runs, = [s for s in build_schedules(Settings(customers_per_run=150)) if s.name == "nightly_full_refresh"]
+    request = small_runs.evaluate_tick(context).run_requests[0]
     batch = partition_range(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME),
                             request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
     job = refresh_job(database_url)

@@ -34,6 +34,9 @@ from customer_analytics_pipeline.warehouse.sql_files import load_sql
 from customer_analytics_pipeline.warehouse.views import VIEW_NAME
 
 VIEW_CHECK = "appointments_view_available"
+# Not one of the eight: whether every organization was refreshed or verified by a tick
+# within the freshness window (warehouse/ticks.py, stale_organizations).
+FRESHNESS_CHECK = "refreshed_or_verified_recently"
 # Every check of SPEC section 4 on customer_analytics, in order, with what it guards.
 CUSTOMER_ANALYTICS_CHECKS = {
     "table_exists": "customer_analytics exists with every column of SPEC section 2 and its key.",
