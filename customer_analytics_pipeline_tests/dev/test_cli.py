@@ -343,3 +343,45 @@ def test_a_lock_timeout_names_who_held_the_lock(application_database, tmp_path, 
     (payload,) = application_log_payloads(application_database)
     assert payload["status"] == "failure" and expected in payload["error"]
 
+
+
+def relations_and_rows(database_url: str) -> tuple:
+    """Every relation of the database's schemas (tables, views, sequences, indexes) and
+    every row of its tables, as text."""
+    with psycopg.connect(database_url) as conn:
+        relations = conn.execute(
+            "SELECT n.nspname, c.relname, c.relkind FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
+            " ORDER BY 1, 2").fetchall()
+        rows = {f"{schema}.{name}": conn.execute(
+            f'SELECT t::text FROM "{schema}"."{name}" AS t ORDER BY 1').fetchall()
+            for schema, name, kind in relations if kind == "r"}
+    return relations, rows
+
+
+STRANGERS = {
+    "users with a row": "CREATE TABLE users (id int PRIMARY KEY, email text);"
+                        " INSERT INTO users VALUES (1, 'someone@example.com')",
+    "an empty payments table": "CREATE TABLE payments (id int)",
+    "a view": "CREATE VIEW answers AS SELECT 42 AS answer",
+}
+
+
+@pytest.mark.parametrize("command, stranger", [
+    ("demo", "users with a row"), ("demo", "an empty payments table"), ("demo", "a view"),
+    ("ui", "users with a row"),
+])
+def test_development_commands_refuse_a_strangers_database(make_scratch_database, tmp_path, command, stranger):
+    """A database with any table (or view) of someone else's, even one unrelated to the
+    application's, is refused with exit 2 before the first write."""
+    database_url = make_scratch_database()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for statement in STRANGERS[stranger].split(";"):
+            conn.execute(statement)
+    before = relations_and_rows(database_url)
+    env = {"DATABASE_URL": database_url, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+           "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database())}
+    completed = run_cli(command, "--organizations", "2", "--clients-per-org", "5", env=env, cwd=tmp_path)
+    assert_one_line_failure(completed, 2, "refusing to use this database for demo data")
+    assert relations_and_rows(database_url) == before
+    assert not (tmp_path / "dagster_home").exists()
