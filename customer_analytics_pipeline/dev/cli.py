@@ -1,10 +1,11 @@
-"""Command line: ``customer-analytics migrate | refresh | check | demo | ui``.
+"""Command line: ``customer-analytics migrate | refresh | check | demo | ui | code-server | webserver | daemon``.
 
 For operators, on the application's database: ``migrate`` (the pipeline's schema and
 view), ``refresh`` (the asset's refresh, outside Dagster) and ``check`` (the eight checks
 as a table). For newcomers, on a database of their own: ``demo`` and ``ui`` (see
 ``demo_commands``), loaded only when asked for: the operators' commands never import the
-demo generator or numpy.
+demo generator or numpy. ``code-server``, ``webserver`` and ``daemon`` are the production
+runbook's three processes (``serve``).
 """
 
 import argparse
@@ -18,6 +19,7 @@ import psycopg
 
 from customer_analytics_pipeline.defs.failures import record_failure_on_own_connection
 from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.dev.serve import PortInUse, add_serve_commands, serve
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings, load_settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import CheckOutcome, evaluate_checks
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
@@ -234,6 +236,14 @@ def check_command(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    """``code-server``, ``webserver``, ``daemon``: becomes the Dagster process (see ``serve``)."""
+    try:
+        return serve(args)
+    except PortInUse as error:
+        raise CommandError(str(error), EXIT_REFUSED) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="customer-analytics", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -278,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser = commands.add_parser("check", help="evaluate the eight checks and print them per organization")
     check_parser.add_argument("--organization", action="append", metavar="ID", help="an organization id (repeatable)")
     check_parser.set_defaults(run=check_command)
+    add_serve_commands(commands)
+    for name in ("code-server", "webserver", "daemon"):
+        commands.choices[name].set_defaults(run=serve_command)
     return parser
 
 

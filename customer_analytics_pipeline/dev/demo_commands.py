@@ -6,6 +6,7 @@ and daemon) on the same database.
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,6 +37,7 @@ from customer_analytics_pipeline.dev.demo.demo_database import (
     refuse_unless_demo_database,
 )
 from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings
+from customer_analytics_pipeline.dev.serve import STOP_SIGNALS, PortInUse, refuse_taken_port
 from customer_analytics_pipeline.settings import load_settings
 
 # The command prints its own progress. Dagster's notices that single-run backfills and
@@ -45,14 +47,14 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-# How long `ui` waits for `dagster dev` to stop its processes before killing it.
-UI_SHUTDOWN_SECONDS = 30
+# How long `ui` waits for `dagster dev` to stop its processes before killing them.
+UI_SHUTDOWN_SECONDS = 15
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return demo(args) if args.command == "demo" else ui(args)
-    except NotADemoDatabase as refusal:
+    except (NotADemoDatabase, PortInUse) as refusal:
         say(f"error: {refusal}")
         return 2
 
@@ -154,7 +156,10 @@ def demo(args: argparse.Namespace) -> int:
 
 def ui(args: argparse.Namespace) -> int:
     """Runs `dagster dev` (webserver + daemon) against the demo database until stopped by
-    Ctrl-C or SIGTERM, either of which shuts `dagster dev` and its processes down."""
+    Ctrl-C or SIGTERM, either of which shuts `dagster dev` and every process it started
+    down, whatever signal dispositions this command inherited (a script's `cmd &` starts
+    it with SIGINT ignored, which `dagster dev` would inherit and so never stop)."""
+    refuse_taken_port(args.host, args.port)
     database = start_demo_database(args)
     instance = get_instance(database.url())
     with database.connect() as conn:
@@ -163,12 +168,17 @@ def ui(args: argparse.Namespace) -> int:
     say(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C stops it)")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "customer_analytics_pipeline.definitions",
                "-h", args.host, "-p", str(args.port)]
-    process = subprocess.Popen(command, env=os.environ.copy())
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Handlers of our own (not SIG_IGN) become SIG_DFL in the child: `dagster dev` then
+    # turns SIGINT into its own shutdown. Its process group is its own, so a terminal's
+    # Ctrl-C reaches it once, through us, and a leftover can be found and stopped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    process = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)
     try:
         return process.wait()
     except KeyboardInterrupt:
@@ -177,7 +187,13 @@ def ui(args: argparse.Namespace) -> int:
         try:
             process.wait(timeout=UI_SHUTDOWN_SECONDS)
         except subprocess.TimeoutExpired:
-            process.kill()
+            pass
         return 0
+    finally:
+        stop_process_group(process.pid)
 
 
+def stop_process_group(group: int) -> None:
+    """SIGKILL to whatever is left of a process group (nothing, after a clean shutdown)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)

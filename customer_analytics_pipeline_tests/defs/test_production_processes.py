@@ -57,7 +57,8 @@ from customer_analytics_pipeline_tests.defs.test_resilience import application_l
 from customer_analytics_pipeline_tests.helpers import organization_ids
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"  # the repository's, as deployed
-BIN = Path(sys.executable).parent  # the venv's dagster, dagster-webserver, dagster-daemon
+# The runbook's command, from the venv: it becomes Dagster's code server, webserver or daemon.
+RUNBOOK_COMMAND = Path(sys.executable).parent / "customer-analytics"
 POOL = DATABASE_POOL
 LOCATION = "customer_analytics_pipeline"
 STOP_TIMEOUT_SECONDS = 30
@@ -115,10 +116,11 @@ def bare_postgresql_url(conninfo: str) -> str:
 
 class Deployment:
     """The three processes, each in a session of its own (so the processes it starts, run
-    workers included, can be found and cleaned up), logging to files in ``folder``."""
+    workers included, can be found and cleaned up), logging to files in ``folder``;
+    launched with the ``ignored`` signals ignored, as a launcher may leave them."""
 
-    def __init__(self, folder: Path, env: dict[str, str]):
-        self.folder, self.env = folder, env
+    def __init__(self, folder: Path, env: dict[str, str], ignored: tuple[signal.Signals, ...] = ()):
+        self.folder, self.env, self.ignored = folder, env, ignored
         self.processes: dict[str, subprocess.Popen] = {}
         self.code_server_port, self.webserver_port = free_port(), free_port()
 
@@ -128,16 +130,15 @@ class Deployment:
             f"      host: 127.0.0.1\n      port: {self.code_server_port}\n      location_name: {LOCATION}\n"
         )
         self.start_code_server()
-        self.spawn("webserver", [BIN / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1",
-                                 "-p", str(self.webserver_port)])
-        self.spawn("daemon", [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"])
+        self.spawn("webserver", [RUNBOOK_COMMAND, "webserver", "-w", "workspace.yaml", "--host", "127.0.0.1",
+                                 "--port", str(self.webserver_port)])
+        self.spawn("daemon", [RUNBOOK_COMMAND, "daemon", "-w", "workspace.yaml"])
         self.wait_for(lambda: _serves(f"http://127.0.0.1:{self.webserver_port}/server_info"), 120,
                       "the webserver to answer")
 
     def start_code_server(self) -> None:
-        self.spawn("code-server", [BIN / "dagster", "code-server", "start", "-h", "127.0.0.1",
-                                   "-p", str(self.code_server_port), "-m", "customer_analytics_pipeline.definitions",
-                                   "--location-name", LOCATION])
+        self.spawn("code-server", [RUNBOOK_COMMAND, "code-server", "--host", "127.0.0.1",
+                                   "--port", str(self.code_server_port)])
         client = DagsterGrpcClient(host="127.0.0.1", port=self.code_server_port)
         self.wait_for(lambda: _answers(client), 120, "the code server to load the definitions")
 
@@ -145,8 +146,13 @@ class Deployment:
         with open(self.folder / f"{name}.log", "a") as log:
             self.processes[name] = subprocess.Popen(
                 [str(part) for part in command], cwd=self.folder, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self.inherit,
             )
+
+    def inherit(self) -> None:
+        """In the child before exec: the dispositions a launcher left (SIG_IGN survives exec)."""
+        for signum in self.ignored:
+            signal.signal(signum, signal.SIG_IGN)
 
     def logs(self) -> str:
         return "\n".join(
@@ -239,8 +245,8 @@ def deploy(database_url, make_scratch_database, tmp_path, monkeypatch):
     deployments = []
 
     @contextmanager
-    def start(**settings: str):
-        deployment = Deployment(tmp_path, {**os.environ, **storage, "DATABASE_URL": database_url, **settings})
+    def start(ignored: tuple[signal.Signals, ...] = (), **settings: str):
+        deployment = Deployment(tmp_path, {**os.environ, **storage, "DATABASE_URL": database_url, **settings}, ignored)
         deployments.append(deployment)
         deployment.start()
         with DagsterInstance.from_config(str(home)) as instance:
@@ -432,3 +438,23 @@ def test_a_killed_run_worker_takes_its_refresh_with_it(deploy, data, database_ur
         assert application_log_statuses(data, run_id) == ["failure"]
         deployment.wait_for(lambda: not claimed_by(instance, run_id), 60, "the killed run's slot to be freed")
         assert_stops_on_sigterm(deployment)
+
+
+def test_the_runbook_processes_stop_on_sigterm_whatever_they_inherited_and_keep_their_ports(deploy, data):
+    """Launched with SIGINT and SIGTERM ignored (a script's `cmd &` ignores SIGINT; Dagster's
+    code server and daemon then ignored SIGTERM too), each process still stops on SIGTERM
+    within seconds; and a second code server or webserver on a port in use is refused."""
+    with deploy(ignored=(signal.SIGINT, signal.SIGTERM)) as (deployment, instance):
+        deployment.wait_for(lambda: partitions_match(instance, data), 90, "the daemon's sensor to add the partitions")
+        for process, port in (("code-server", deployment.code_server_port), ("webserver", deployment.webserver_port)):
+            arguments = [process, "--host", "127.0.0.1", "--port", str(port)]
+            if process == "webserver":
+                arguments += ["-w", "workspace.yaml"]
+            second = subprocess.run([RUNBOOK_COMMAND, *arguments], cwd=deployment.folder, env=deployment.env,
+                                    capture_output=True, text=True, timeout=60)
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert second.stdout.splitlines() == [f"error: port {port} on 127.0.0.1 is already in use"
+                                                  " (another server is running there)"], second.stdout + second.stderr
+        started = time.monotonic()
+        assert_stops_on_sigterm(deployment)
+        assert time.monotonic() - started < 15, f"stopping took {time.monotonic() - started:.0f}s"

@@ -1,12 +1,17 @@
 """The command line end to end in subprocesses, on scratch databases: README's demo, the
 operators' commands, and the development commands refusing an application's database."""
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import zlib
 
+import psutil
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -385,3 +390,48 @@ def test_development_commands_refuse_a_strangers_database(make_scratch_database,
     assert_one_line_failure(completed, 2, "refusing to use this database for demo data")
     assert relations_and_rows(database_url) == before
     assert not (tmp_path / "dagster_home").exists()
+
+
+def serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_ui_stops_every_process_on_sigterm_though_launched_with_sigint_ignored(make_scratch_database, tmp_path):
+    """`customer-analytics ui &` in a script starts it with SIGINT ignored; SIGTERM still
+    stops it and its webserver, daemon and code server, within seconds."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": make_scratch_database(), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+           "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database())}
+    with open(tmp_path / "ui.log", "w") as log:
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "customer_analytics_pipeline", "ui", "--port", str(port),
+             "--organizations", "2", "--clients-per-org", "5"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+    started: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 300
+        while not serves(f"http://127.0.0.1:{port}/server_info"):
+            assert ui.poll() is None and time.monotonic() < deadline, (tmp_path / "ui.log").read_text()[-3000:]
+            time.sleep(1)
+        started = psutil.Process(ui.pid).children(recursive=True)
+        assert len(started) >= 3, [p.cmdline() for p in started]  # dagster dev, webserver, daemon, code server
+        stopping = time.monotonic()
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(timeout=60) == 0
+        gone, alive = psutil.wait_procs(started, timeout=max(0.0, stopping + 20 - time.monotonic()))
+        assert alive == [], f"left running after SIGTERM: {[(p.pid, p.status()) for p in alive]}"
+        assert time.monotonic() - stopping < 20
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+        for process in started:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
