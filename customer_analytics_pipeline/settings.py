@@ -34,7 +34,7 @@ class Settings:
     customers_per_run: int = 50_000
     nightly_cron: str = "0 3 * * *"
     nightly_timezone: str = "UTC"
-    hourly_cron: str = "0 * * * *"  # SPEC section 5; not configurable
+    hourly_cron: str = "0 * * * *"  # docs/contract.md, Interfaces; not configurable
     freshness_window: timedelta = timedelta(hours=2)
     # Whether DATABASE_URL is set (its value is bound through EnvVar); else the embedded server.
     database_url_set: bool = False

@@ -1,41 +1,110 @@
-"""Running the eight checks through Dagster, for the tests of several layers."""
+"""Running the eight checks through Dagster, for the tests of several layers.
 
-from dagster import AssetSelection, DagsterInstance, materialize
+The eight checks are check specs of the refresh step: a run of ``customer_analytics``
+evaluates them, after its commit, on the organizations it refreshed."""
 
+from collections.abc import Sequence
+from contextlib import contextmanager
+from unittest import mock
+
+import psycopg
+from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+
+from customer_analytics_pipeline.defs import customer_analytics_asset
 from customer_analytics_pipeline.defs.appointments_view_asset import analytics_appointments_by_location_daily
-from customer_analytics_pipeline.defs.checks import appointments_view_checks, customer_analytics_checks
+from customer_analytics_pipeline.defs.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+)
 from customer_analytics_pipeline.defs.resources import PostgresResource
-from customer_analytics_pipeline_tests.helpers import customer_analytics, largest_organization
+from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
+from customer_analytics_pipeline_tests.helpers import anchor, customer_analytics, largest_organization, organization_ids
 
 ALL_CHECKS = {
     "table_exists", "row_count_matches_clients", "sample_record_valid", "segment_distribution",
     "avg_ticket_consistent", "first_booking_at_matches_source", "referral_data_valid", "appointments_view_available",
 }
-ASSETS_AND_CHECKS = [customer_analytics, analytics_appointments_by_location_daily, customer_analytics_checks,
-                     appointments_view_checks]
+VIEW_CHECK = "appointments_view_available"
+ASSETS_AND_CHECKS = [customer_analytics, analytics_appointments_by_location_daily]
+# The refresh step, with its eight checks.
+REFRESH_AND_CHECKS = AssetSelection.assets(AssetKey(CUSTOMER_ANALYTICS_TABLE), AssetKey(SEGMENT_CHANGES_TABLE))
 
 
-def checks_run(database_url, instance=None):
-    """The eight checks on their own (an unpartitioned run: every organization)."""
-    return materialize(
-        ASSETS_AND_CHECKS,
-        selection=AssetSelection.all_asset_checks(),
-        instance=instance or DagsterInstance.ephemeral(),
-        resources={"database": PostgresResource(database_url=database_url)},
-        raise_on_error=False,
-    )
+@contextmanager
+def committed_by_the_refresh(statements: Sequence[str], params: dict | None = None):
+    """Inside the block, the refresh step runs ``statements`` in its own transaction,
+    after it wrote its rows and its run-history row, just before it commits: what a
+    faulty refresh would commit, and what its checks must then see."""
+    refresh = customer_analytics_asset.refresh_customer_analytics
+
+    def corrupting_refresh(conn, organization_ids, parameters, log=lambda message: None,
+                           before_commit=lambda conn, result: None):
+        def corrupt_then_commit(conn, result):
+            before_commit(conn, result)
+            for statement in statements:
+                conn.execute(statement, params or {})
+
+        return refresh(conn, organization_ids, parameters, log=log, before_commit=corrupt_then_commit)
+
+    with mock.patch.object(customer_analytics_asset, "refresh_customer_analytics", corrupting_refresh):
+        yield
+
+
+def checks_run(database_url, instance=None, corruption: Sequence[str] = (), params: dict | None = None,
+               config: dict | None = None):
+    """The eight checks on every organization, the way a scheduled range run gets them:
+    a refresh of every organization partition (default: `recent` at the generator's
+    anchor, which after the `refreshed` fixture recomputes no one and moves no segment,
+    so rows corrupted in customer_analytics stay as they are) with the checks in its step.
+    ``corruption`` runs inside the refresh's transaction (see
+    ``committed_by_the_refresh``)."""
+    instance = instance or DagsterInstance.ephemeral()
+    with psycopg.connect(database_url) as conn:
+        keys = organization_ids(conn)
+    known = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME))
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, [k for k in keys if k not in known])
+    with committed_by_the_refresh(corruption, params):
+        return materialize(
+            ASSETS_AND_CHECKS,
+            selection=REFRESH_AND_CHECKS,
+            instance=instance,
+            resources={"database": PostgresResource(database_url=database_url)},
+            run_config={"ops": {"customer_analytics": {"config": config or {
+                "mode": "recent", "as_of": anchor().isoformat()}}}},
+            tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+            raise_on_error=False,
+        )
 
 
 def evaluations_by_name(result) -> dict:
     return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
 
 
-def run_checks_only(database_url, instance=None) -> dict:
-    return evaluations_by_name(checks_run(database_url, instance))
+def run_checks_only(database_url, instance=None, corruption: Sequence[str] = (), params: dict | None = None) -> dict:
+    return evaluations_by_name(checks_run(database_url, instance, corruption, params))
 
 
 def failed(evaluations) -> set[str]:
     return {name for name, evaluation in evaluations.items() if not evaluation.passed}
+
+
+def step_failures(result) -> dict[str, str]:
+    """Each failed step's headline: a Failure's description, else the error's class."""
+    failures = {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.event_specific_data
+            failures[event.step_key] = (
+                data.user_failure_data.description if data.user_failure_data is not None else data.error.cls_name
+            )
+    return failures
+
+
+def blocking_failure(*check_names: str) -> str:
+    """The refresh step's headline when blocking ERROR checks (1-7) fail."""
+    return (f"{len(check_names)} blocking asset check(s) failed with ERROR severity: "
+            + ", ".join(check_names))
 
 
 def one_customer(conn, where="TRUE"):
@@ -45,5 +114,3 @@ def one_customer(conn, where="TRUE"):
         (org,),
     ).fetchone()[0]
     return org, customer
-
-

@@ -1,51 +1,30 @@
-"""How check outcomes reach Dagster, and check 8. Checks 1-7 are check specs of the
-``customer_analytics`` step (it evaluates them on the organizations it refreshed, with
-``report_outcomes`` below); check 8 is an unpartitioned multi-asset check on the view
-that reads the run's partitions from its tags. Both use the database layer's
-evaluation, the same one ``customer-analytics check`` runs.
+"""How check outcomes reach Dagster. The eight checks are check specs of the
+``customer_analytics`` step, which evaluates them on the organizations it refreshed with
+the database layer's evaluation (the same one ``customer-analytics check`` runs) and
+reports them with ``report_outcomes`` below.
 
 Each outcome becomes an AssetCheckResult with counts and masked samples in its
-metadata; each failure also writes run-log lines at its severity, and a check step with
-failures appends one application_logs row, so the run log, the UI and the
-application's admin page tell the same story. Correctness checks are blocking with ERROR
-severity: a failure fails the run and the view is not recreated in it.
+metadata; each failure also writes run-log lines at its severity, and a step with
+failures appends one application_logs row, so the run log, the UI and the application's
+admin page tell the same story. Checks 1-7 are blocking with ERROR severity: a failure
+fails the step (and so the run) after every result is reported.
 """
 
 from collections.abc import Sequence
 
 import psycopg
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     DagsterLogManager,
     MetadataValue,
-    multi_asset_check,
 )
 
-from customer_analytics_pipeline.defs.partitions import organizations_to_check
-from customer_analytics_pipeline.defs.resources import PostgresResource
-from customer_analytics_pipeline.warehouse.checks.evaluation import (
-    VIEW_CHECK,
-    VIEW_CHECK_DESCRIPTION,
-    evaluate_view_check,
-)
 from customer_analytics_pipeline.warehouse.checks.masking import database_error_text
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR, CheckOutcome
 from customer_analytics_pipeline.warehouse.run_history import record_check_failures
-from customer_analytics_pipeline.warehouse.views import VIEW_NAME
-
-
-@multi_asset_check(specs=[AssetCheckSpec(VIEW_CHECK, asset=AssetKey(VIEW_NAME), description=VIEW_CHECK_DESCRIPTION)])
-def appointments_view_checks(context: AssetCheckExecutionContext, database: PostgresResource):
-    """Check 8 for the organizations of the run."""
-    with database.connect() as conn:
-        organization_ids = organizations_to_check(context.instance, context.run.tags, conn)
-        yield from report_outcomes(context, conn, [evaluate_view_check(conn, organization_ids)], organization_ids)
-
 
 MAX_ORGANIZATIONS_IN_METADATA = 50
 MAX_ALERT_LINES = 20
@@ -112,12 +91,10 @@ def failed_check_summary(outcome: CheckOutcome, organization_ids: Sequence[str])
     return summary
 
 
-# Check results are reported from the refresh step (checks 1-7) and the view's check step.
-StepContext = AssetCheckExecutionContext | AssetExecutionContext
 
 
 def record_failed_checks(
-    context: StepContext, conn: psycopg.Connection, failed: Sequence[CheckOutcome],
+    context: AssetExecutionContext, conn: psycopg.Connection, failed: Sequence[CheckOutcome],
     organization_ids: Sequence[str],
 ) -> None:
     """Best effort: the run log has the failures already, so a run history the database
@@ -130,7 +107,7 @@ def record_failed_checks(
 
 
 def report_outcomes(
-    context: StepContext, conn: psycopg.Connection, outcomes: Sequence[CheckOutcome],
+    context: AssetExecutionContext, conn: psycopg.Connection, outcomes: Sequence[CheckOutcome],
     organization_ids: Sequence[str],
 ) -> list[AssetCheckResult]:
     """Logs and records the failures, then gives the results for the step to yield."""

@@ -1,14 +1,15 @@
 """The ``customer_analytics`` asset and ``customer_segment_changes`` beside it: one step
 refreshes the table for the run's organizations and, in the same transaction, logs the
-segment changes it made; then it evaluates checks 1-7 on the organizations it refreshed
-(docs/contract.md).
+segment changes it made; then it evaluates the eight checks on the organizations it
+refreshed (docs/contract.md).
 
-A run covers a range of organization partitions. The hourly tick refreshes only the
-organizations that changed, scattered over the partitions, so its runs name them in
-``organizations``: the step then reports a materialization for each of those alone
-(no output, no event for the partitions between them, and the view step is skipped: the
-view needs no work when only rows changed). Otherwise the step's outputs cover the whole
-range, each partition with metadata of its own."""
+A run covers a range of organization partitions, or, for the hourly tick's organizations
+scattered over the partitions, names them in ``organizations`` (tagged with the first
+one's partition). Either way the step yields no output: it reports one materialization
+of each table per organization it refreshed, with that organization's own counts (an
+output would give every partition of the range the same metadata; setting it per
+partition costs Dagster a partition lookup per call). The view needs no step: the
+refresh keeps its definition current, and check 8 runs here."""
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ from customer_analytics_pipeline.defs.failures import (
 )
 from customer_analytics_pipeline.defs.metadata import column_schema
 from customer_analytics_pipeline.defs.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
     organizations_partitions,
@@ -53,7 +55,10 @@ from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
     CUSTOMER_ANALYTICS_CHECKS,
+    VIEW_CHECK,
+    VIEW_CHECK_DESCRIPTION,
     evaluate_customer_analytics_checks,
+    evaluate_view_check,
 )
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.errors import describe
@@ -73,6 +78,7 @@ from customer_analytics_pipeline.warehouse.refresh import (
 from customer_analytics_pipeline.warehouse.run_history import record_success
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
 from customer_analytics_pipeline.warehouse.segment_history import delete_expired_segment_changes
+from customer_analytics_pipeline.warehouse.views import VIEW_CODE_VERSION, VIEW_NAME, ensure_view
 
 # Dagster concurrency pool capping refresh steps that hit the database at once (its limit
 # is set in dagster.yaml).
@@ -106,8 +112,8 @@ class CustomerAnalyticsConfig(Config):
     )
     organizations: Optional[list[str]] = Field(
         default=None,
-        description="Only these organizations of the run's partition range (the hourly tick's changed ones); "
-        "default: every partition of the run.",
+        description="These organizations (the hourly tick's changed ones, the run's partition among them) "
+        "instead of the run's partitions; each gets its own materialization.",
     )
 
 
@@ -187,9 +193,10 @@ def segment_changes_metadata(result: RefreshResult, expired_rows_deleted: int | 
 
 def record_final_failure(
     context: AssetExecutionContext, database: PostgresResource, error: BaseException, mode: str | None,
-    committed_organization_ids: list[str],
+    committed_organization_ids: list[str], organization_ids: list[str] | None,
 ) -> None:
-    """Appends the failure to application_logs unless the RetryPolicy will try again.
+    """Appends the failure to application_logs unless the RetryPolicy will try again; it
+    names ``organization_ids`` (the run's config list), else the run's partitions.
 
     Best effort: if the database is what failed, the run-failure sensor records it later.
     """
@@ -197,7 +204,8 @@ def record_final_failure(
         return
     cause = error.description if isinstance(error, Failure) else describe(error)
     not_recorded = record_failure_on_own_connection(
-        database, context.run.run_id, cause, mode, context.partition_keys, committed_organization_ids
+        database, context.run.run_id, cause, mode, organization_ids or context.partition_keys,
+        committed_organization_ids,
     )
     if not_recorded:
         context.log.warning(f"could not record the failure in application_logs: {not_recorded}")
@@ -222,26 +230,6 @@ def materialization_events(
             partition=organization.organization_id,
             metadata=segment_changes_metadata(result, expired_rows_deleted) if summary else {},
         )
-
-
-def range_outputs(
-    context: AssetExecutionContext, result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema
-) -> Iterator[MaterializeResult]:
-    """Both outputs, covering the run's whole partition range; each partition gets its
-    own counts, the last one the batch summary."""
-    for organization in result.organizations:
-        context.add_asset_metadata(
-            organization_metadata(organization), asset_key=CUSTOMER_ANALYTICS_KEY,
-            partition_key=organization.organization_id,
-        )
-    if result.organizations:
-        last = result.organizations[-1].organization_id
-        context.add_asset_metadata(run_summary_metadata(result, schema), asset_key=CUSTOMER_ANALYTICS_KEY,
-                                   partition_key=last)
-        context.add_asset_metadata(segment_changes_metadata(result, expired_rows_deleted),
-                                   asset_key=SEGMENT_CHANGES_KEY, partition_key=last)
-    yield MaterializeResult(asset_key=CUSTOMER_ANALYTICS_KEY, metadata=batch_metadata(result))
-    yield MaterializeResult(asset_key=SEGMENT_CHANGES_KEY, metadata={"batch_as_of": result.as_of.isoformat()})
 
 
 def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
@@ -300,31 +288,35 @@ def expire_segment_history(
 
 
 def organizations_of_step(context: AssetExecutionContext, config: CustomerAnalyticsConfig) -> list[str]:
-    """The organizations this step refreshes: ``config.organizations`` when given (each
-    must lie in the run's partition range), else every partition of the run."""
+    """The organizations this step refreshes: ``config.organizations`` when given (known
+    organization partitions, the run's own among them), else every partition of the run."""
     partition_keys = context.partition_keys
     if config.organizations is None:
         return list(partition_keys)
-    outside = sorted(set(config.organizations) - set(partition_keys))
-    if outside:
-        raise Failure(
-            description="invalid customer_analytics config: organizations outside the run's partitions: "
-            + ", ".join(outside[:10]),
-            allow_retries=False,
-        )
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME))
+    problems = [f"not an organization partition: {key}" for key in config.organizations if key not in known]
+    listed = set(config.organizations)
+    problems += [f"the run's partition {key} is not listed" for key in partition_keys if key not in listed]
+    if problems:
+        raise Failure(description="invalid customer_analytics config: organizations: " + "; ".join(problems[:10]),
+                      allow_retries=False)
     return list(config.organizations)
 
 
 def check_results(
     context: AssetExecutionContext, database: PostgresResource, organization_ids: list[str]
 ) -> tuple[list[AssetCheckResult], list[str]]:
-    """Checks 1-7 on the organizations just refreshed: their results, and the names of
-    the ERROR checks that failed (the run log and application_logs have the details)."""
+    """The eight checks on the organizations just refreshed: their results, and the names
+    of the blocking ones (1-7) that failed with ERROR (the run log and application_logs
+    have the details)."""
     with database_failures_as_dagster_failures("customer_analytics checks", context.retry_number), \
             database.connect(watch_lock_waits=True) as conn:
-        outcomes = evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True)
+        outcomes = [*evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True),
+                    evaluate_view_check(conn, organization_ids)]
         results = report_outcomes(context, conn, outcomes, organization_ids)
-    return results, [o.check_name for o in outcomes if not o.passed and o.severity == ERROR]
+    blocking = [o.check_name for o in outcomes
+                if not o.passed and o.severity == ERROR and o.check_name in CUSTOMER_ANALYTICS_CHECKS]
+    return results, blocking
 
 
 def refresh_organizations(
@@ -351,6 +343,8 @@ def refresh_organizations(
             for migration in ensure_schema_current(conn):
                 context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
             refuse_unless_some_organization_exists(conn, organization_ids)
+            if ensure_view(conn):
+                context.log.info(f"view {VIEW_NAME} (re)created (definition {VIEW_CODE_VERSION})")
             try:
                 result = refresh_customer_analytics(
                     conn, organization_ids, parameters, log=context.log.info,
@@ -367,7 +361,7 @@ def refresh_organizations(
                 )
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
     except Exception as error:
-        record_final_failure(context, database, error, config.mode, committed)
+        record_final_failure(context, database, error, config.mode, committed, config.organizations)
         raise
     if result.unknown_organization_ids:
         context.log.warning(
@@ -381,10 +375,7 @@ def refresh_organizations(
         + (f", {expired_rows_deleted} change row(s) past {settings.segment_history_days} days deleted"
            if expired_rows_deleted is not None else "")
     )
-    if config.organizations is None:
-        yield from range_outputs(context, result, expired_rows_deleted, schema)
-    else:
-        yield from materialization_events(result, expired_rows_deleted, schema)
+    yield from materialization_events(result, expired_rows_deleted, schema)
     results, failed_checks = check_results(context, database, [o.organization_id for o in result.organizations])
     yield from results
     if failed_checks:
@@ -411,7 +402,7 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
                 kinds={"postgres", "sql"},
                 group_name="customer_analytics",
                 description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
-                # Runs of scattered organizations report per-organization events instead.
+                # No output: the step reports one materialization per organization it refreshed.
                 skippable=True,
             ),
             AssetSpec(
@@ -425,8 +416,10 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
             ),
         ],
         check_specs=[
-            AssetCheckSpec(name, asset=CUSTOMER_ANALYTICS_KEY, blocking=True, description=description)
-            for name, description in CUSTOMER_ANALYTICS_CHECKS.items()
+            *(AssetCheckSpec(name, asset=CUSTOMER_ANALYTICS_KEY, blocking=True, description=description)
+              for name, description in CUSTOMER_ANALYTICS_CHECKS.items()),
+            # The view reads customer_analytics; checked here, on the organizations just refreshed.
+            AssetCheckSpec(VIEW_CHECK, asset=CUSTOMER_ANALYTICS_KEY, description=VIEW_CHECK_DESCRIPTION),
         ],
         partitions_def=organizations_partitions,
         # Single-run backfills are what let one run refresh many organizations together.

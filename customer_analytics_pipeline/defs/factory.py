@@ -4,7 +4,6 @@ one ``Settings``."""
 from dagster import Definitions, EnvVar
 
 from customer_analytics_pipeline.defs.appointments_view_asset import analytics_appointments_by_location_daily
-from customer_analytics_pipeline.defs.checks import appointments_view_checks
 from customer_analytics_pipeline.defs.customer_analytics_asset import build_customer_analytics
 from customer_analytics_pipeline.defs.freshness import build_freshness_alarm
 from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
@@ -28,7 +27,7 @@ def build_definitions(settings: Settings, database: PostgresResource | None = No
     freshness_check, freshness_job, freshness_sensor = build_freshness_alarm(settings.freshness_window)
     return Definitions(
         assets=[build_customer_analytics(settings), analytics_appointments_by_location_daily],
-        asset_checks=[appointments_view_checks, freshness_check],
+        asset_checks=[freshness_check],
         jobs=[refresh_customer_analytics_job, freshness_job],
         schedules=build_schedules(settings),
         sensors=[organization_partitions_sensor, refresh_failure_sensor, freshness_sensor],

@@ -14,6 +14,8 @@ ORGANIZATIONS_PARTITION_NAME = "organizations"
 PARTITION_TAG = "dagster/partition"
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The refresh step's op name: its run config sits under ops.<name>.config.
+REFRESH_OP_NAME = "customer_analytics"
 
 organizations_partitions = DynamicPartitionsDefinition(name=ORGANIZATIONS_PARTITION_NAME)
 
@@ -58,20 +60,18 @@ def partition_range(all_keys: Sequence[str], start: str, end: str) -> list[str]:
     return list(all_keys[first : last + 1])
 
 
-def organizations_of_run(instance: DagsterInstance, tags: Mapping[str, str]) -> list[str] | None:
-    """The organization partitions a run covers, from its tags; None for an unpartitioned run."""
+def organizations_of_run(
+    instance: DagsterInstance, tags: Mapping[str, str], run_config: Mapping | None = None
+) -> list[str] | None:
+    """The organizations a run refreshes: the list in its refresh config when it has one
+    (the hourly tick's scattered organizations), else its partitions, from its tags; None
+    for an unpartitioned run."""
+    listed = ((run_config or {}).get("ops", {}).get(REFRESH_OP_NAME, {}).get("config") or {}).get("organizations")
+    if listed is not None:
+        return list(listed)
     if PARTITION_RANGE_START_TAG in tags:
         all_keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
         return partition_range(all_keys, tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG])
     if PARTITION_TAG in tags:
         return [tags[PARTITION_TAG]]
     return None
-
-
-def organizations_to_check(instance: DagsterInstance, tags: Mapping[str, str], conn: psycopg.Connection) -> list[str]:
-    """The organizations a check evaluates: those of its run, or every organization when
-    the run is not partitioned or its range no longer resolves (an end deleted)."""
-    try:
-        return organizations_of_run(instance, tags) or organization_keys(conn)
-    except ValueError:
-        return organization_keys(conn)

@@ -29,6 +29,7 @@ from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
+    PARTITION_TAG,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
@@ -43,6 +44,7 @@ from customer_analytics_pipeline.warehouse.ticks import (
 
 MODE_TAG = "customer_analytics/mode"
 BATCH_TAG = "customer_analytics/batch"
+ORGANIZATIONS_TAG = "customer_analytics/organizations"
 
 
 def batches(keys: Sequence[str], size: int) -> list[list[str]]:
@@ -53,10 +55,12 @@ def batches(keys: Sequence[str], size: int) -> list[list[str]]:
 def run_requests(
     schedule_name: str, tick: str, mode: RefreshMode, keys: Sequence[str], batched: Sequence[Sequence[OrganizationSize]]
 ) -> Iterator[RunRequest]:
-    """One partition-range run per batch (``batched`` in partition order). A batch whose
-    range holds other partitions names its organizations in the config, so only those
-    are refreshed and reported. The tick is every run's ``as_of`` (one consistent
-    instant) and part of its run key, so a tick is never launched twice."""
+    """One run per batch (``batched`` in partition order). A batch of consecutive
+    partitions is a partition-range run. A batch of scattered organizations (the hourly
+    tick's) names them in its config and is tagged with its first one alone, so Dagster
+    plans, marks and reports no partition between them. The tick is every run's
+    ``as_of`` (one consistent instant) and part of its run key, so a tick is never
+    launched twice."""
     position = {key: index for index, key in enumerate(keys)}
     for number, batch in enumerate(batched, 1):
         first, last = batch[0].organization_id, batch[-1].organization_id
@@ -64,11 +68,12 @@ def run_requests(
         config = CustomerAnalyticsConfig(
             mode=mode, as_of=tick, organizations=None if contiguous else [o.organization_id for o in batch]
         )
+        partition_tags = ({PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last} if contiguous
+                          else {PARTITION_TAG: first})
         yield RunRequest(
             run_key=f"{schedule_name}:{tick}:{first}..{last}",
             run_config=RunConfig(ops={"customer_analytics": config}),
-            tags={PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last, MODE_TAG: mode,
-                  BATCH_TAG: f"{number}"},
+            tags={**partition_tags, MODE_TAG: mode, BATCH_TAG: f"{number}", ORGANIZATIONS_TAG: f"{len(batch)}"},
         )
 
 

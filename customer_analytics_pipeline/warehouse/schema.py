@@ -1,7 +1,7 @@
-"""Names of the customer_analytics columns (SPEC section 2), shared by refresh and checks."""
+"""Names of the customer_analytics columns (docs/contract.md, customer_analytics), shared by refresh and checks."""
 
 CUSTOMER_ANALYTICS_TABLE = "customer_analytics"
-# The log of segment changes the refresh writes beside it (SPEC section 6).
+# The log of segment changes the refresh writes beside it (docs/contract.md, Segment movements).
 SEGMENT_CHANGES_TABLE = "customer_segment_changes"
 
 CUSTOMER_ANALYTICS_KEY = ("organization_id", "square_customer_id")

@@ -1,5 +1,5 @@
-"""The ``analytics_appointments_by_location_daily`` VIEW (SPEC section 3): its definition,
-version and installation, with plain psycopg.
+"""The ``analytics_appointments_by_location_daily`` VIEW (docs/contract.md, The daily
+appointments view): its definition, version and installation, with plain psycopg.
 
 The view's definition lives in ``sql/views/``; its hash is the asset's code version, so a
 changed definition shows as changed in the UI. ``customer-analytics migrate`` installs it;
@@ -20,7 +20,10 @@ VIEW_NAME = "analytics_appointments_by_location_daily"
 VIEW_DEFINITION = load_sql(f"views/{VIEW_NAME}.sql")
 VIEW_CODE_VERSION = hashlib.sha256(VIEW_DEFINITION.encode()).hexdigest()[:16]
 # The view's comment carries its version: the database says which definition it runs.
-VIEW_COMMENT = f"Appointments per organization, location and local day (SPEC section 3). definition {VIEW_CODE_VERSION}"
+VIEW_COMMENT = (
+    "Appointments per organization, location and local day (docs/contract.md, The daily appointments view)."
+    f" definition {VIEW_CODE_VERSION}"
+)
 
 
 def installed_view_comment(conn: psycopg.Connection) -> str | None:

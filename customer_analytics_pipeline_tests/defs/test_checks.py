@@ -1,15 +1,16 @@
 """Each asset check fails on the corruption it guards against (and only that one), passes on
-clean data, blocks the run on ERROR and only warns on a segment shift."""
+clean data, blocks the run on ERROR and only warns on a segment shift. Checks 1-7 run in
+the refresh step, after its commit: a corruption of customer_analytics is committed by
+the refresh itself (check_runs.committed_by_the_refresh), so the checks see what a
+faulty refresh would leave."""
 
 import logging
-import uuid
 from datetime import timedelta
 
 import pytest
 from dagster import (
     DagsterEventType,
     DagsterInstance,
-    instance_for_test,
     materialize,
 )
 
@@ -17,7 +18,6 @@ from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
-    organizations_to_check,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_checks, segment_shifts
@@ -26,11 +26,14 @@ from customer_analytics_pipeline.warehouse.views import VIEW_NAME
 from customer_analytics_pipeline_tests.check_runs import (
     ALL_CHECKS,
     ASSETS_AND_CHECKS,
+    VIEW_CHECK,
+    blocking_failure,
     checks_run,
     evaluations_by_name,
     failed,
     one_customer,
     run_checks_only,
+    step_failures,
 )
 from customer_analytics_pipeline_tests.helpers import anchor, organization_ids
 
@@ -73,10 +76,15 @@ def test_each_corruption_fails_exactly_its_check(refreshed, database_url, corrup
     if where is not None:
         org, customer = one_customer(refreshed, where)
         params = {"org": org, "customer": customer}
-    refreshed.execute(statement, params)
+    result = checks_run(database_url, corruption=[statement], params=params)
 
-    evaluations = run_checks_only(database_url)
+    evaluations = evaluations_by_name(result)
+    assert set(evaluations) == ALL_CHECKS
     assert failed(evaluations) == {check_name}
+    # A failed ERROR check of 1-7 fails the refresh step (its rows are committed); check 8
+    # is not blocking: the step reports the failed evaluation and succeeds.
+    assert step_failures(result) == (
+        {} if check_name == VIEW_CHECK else {"customer_analytics": blocking_failure(check_name)})
     metadata = evaluations[check_name].metadata
     if where is not None:
         assert metadata["failing_rows"].value == 1
@@ -90,14 +98,11 @@ def test_each_corruption_fails_exactly_its_check(refreshed, database_url, corrup
 
 def test_extra_row_without_a_client_fails_row_count(refreshed, database_url):
     org, _ = one_customer(refreshed)
-    with refreshed.transaction():
-        refreshed.execute("SET LOCAL session_replication_role = replica")  # bypass the foreign key
-        refreshed.execute(
-            "INSERT INTO customer_analytics (organization_id, square_customer_id, email_address, phone_number,"
-            " customer_segment) VALUES (%s, 'ghost', 'ghost.person@example.com', '+1 555 010 7788', 'LOST')",
-            (org,),
-        )
-    evaluations = run_checks_only(database_url)
+    evaluations = run_checks_only(database_url, corruption=[
+        "SET LOCAL session_replication_role = replica",  # bypass the foreign key
+        "INSERT INTO customer_analytics (organization_id, square_customer_id, email_address, phone_number,"
+        " customer_segment) VALUES (%(org)s, 'ghost', 'ghost.person@example.com', '+1 555 010 7788', 'LOST')",
+    ], params={"org": org})
     assert failed(evaluations) == {"row_count_matches_clients"}
     sample = evaluations["row_count_matches_clients"].metadata["failing_samples"].value[0]
     assert sample["square_customer_id"] == "ghost"
@@ -125,26 +130,35 @@ def run_scheduled_style(database_url, config):
     return result, logs
 
 
-def test_error_failure_fails_the_run_and_blocks_the_view(refreshed, database_url):
+def test_error_failure_fails_the_run_without_retry(refreshed, database_url):
     as_of = anchor(refreshed)
     org, customer = one_customer(refreshed, "first_booking_id IS NOT NULL")
-    refreshed.execute(f"DROP VIEW {VIEW_NAME}")
-    # A change stamped outside recent's look-back: recent cannot see it, the check can.
-    refreshed.execute(
-        "UPDATE bookings SET status = 'CANCELLED_BY_SELLER', updated_at = %s WHERE organization_id = %s AND id ="
-        " (SELECT first_booking_id FROM customer_analytics WHERE organization_id = %s AND square_customer_id = %s)",
-        (as_of - timedelta(days=365), org, org, customer),
-    )
-    # Far enough ahead that no generated row is inside the look-back window.
+    # A wrong row whose source did not change: recent leaves it as it is, the check sees it.
+    refreshed.execute("UPDATE customer_analytics SET first_booking_id = first_booking_id || '-x'"
+                      " WHERE organization_id = %s AND square_customer_id = %s", (org, customer))
+    # A source change stamped years back: recent recomputes it whatever the stamp (no
+    # look-back window), so it is no failure.
+    other, cancelled = refreshed.execute(
+        "SELECT square_customer_id, first_booking_id FROM customer_analytics WHERE organization_id = %s"
+        " AND first_booking_id IS NOT NULL AND square_customer_id <> %s ORDER BY 1 LIMIT 1", (org, customer)).fetchone()
+    refreshed.execute("UPDATE bookings SET status = 'CANCELLED_BY_SELLER', updated_at = %s"
+                      " WHERE organization_id = %s AND id = %s", (as_of - timedelta(days=3650), org, cancelled))
     later = (as_of + timedelta(days=1000)).isoformat()
     result, logs = run_scheduled_style(database_url, {"mode": "recent", "as_of": later})
 
     assert not result.success
+    assert step_failures(result) == {"customer_analytics": blocking_failure("first_booking_at_matches_source")}
+    # No retry: the refresh's rows are committed.
+    assert not any(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not evaluations["first_booking_at_matches_source"].passed
+    assert evaluations["first_booking_at_matches_source"].metadata["failing_rows"].value == 1
+    assert evaluations["first_booking_at_matches_source"].metadata["failing_samples"].value[0][
+        "square_customer_id"] == customer
+    assert refreshed.execute("SELECT first_booking_id FROM customer_analytics WHERE organization_id = %s"
+                             " AND square_customer_id = %s", (org, other)).fetchone()[0] != cancelled
     materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
     assert materialized == {"customer_analytics", "customer_segment_changes"}
-    assert refreshed.execute("SELECT to_regclass(%s)", (VIEW_NAME,)).fetchone()[0] is None
     assert any(level == logging.ERROR and "first_booking_at_matches_source" in message and org in message
                and "1 row" in message for level, message in logs)
     # application_logs tells the same story: the refresh committed, then its checks failed.
@@ -182,21 +196,6 @@ def test_segment_shift_threshold_is_exact():
     assert segment_shifts({"org": {"NEW": 1}}, {}) == {}  # a first evaluation has nothing to compare
 
 
-def test_checks_of_a_run_whose_range_no_longer_resolves_cover_every_organization(conn):
-    """A range run whose end organization was deleted meanwhile: the checks still evaluate
-    (every organization) instead of crashing."""
-    with instance_for_test() as instance:
-        keys = [str(uuid.uuid4()) for _ in range(3)]
-        conn.execute("INSERT INTO organizations (id, name) SELECT k::uuid, 'o' FROM unnest(%s::text[]) AS k", (keys,))
-        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
-        instance.delete_dynamic_partition(ORGANIZATIONS_PARTITION_NAME, keys[-1])
-        tags = {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]}
-        assert sorted(organizations_to_check(instance, tags, conn)) == sorted(keys)
-        instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, [keys[-1]])
-        tags = {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[0]}
-        assert organizations_to_check(instance, tags, conn) == [keys[0]]
-
-
 def run_history(conn, run_id) -> list[tuple[str, dict]]:
     """(level, payload) of the run's application_logs rows, in order."""
     return conn.execute(
@@ -207,35 +206,38 @@ def run_history(conn, run_id) -> list[tuple[str, dict]]:
 # The customer's first booking moved before any booking, its bookings synced after the
 # refresh: first_booking_at_matches_source leaves it to the next refresh, but the view
 # has no day for that first booking, so its new_customers fall one short.
-VIEW_ONLY_CORRUPTION = (
-    ("UPDATE customer_analytics SET first_booking_at = first_booking_at - interval '4000 days'"
-     " WHERE organization_id = %(org)s AND square_customer_id = %(customer)s"),
-    "UPDATE bookings SET updated_at = now() WHERE organization_id = %(org)s AND square_customer_id = %(customer)s",
-)
-
-
-@pytest.mark.parametrize("statements, check_name, asset", [
-    ((CORRUPTIONS["negative count"][0],), "sample_record_valid", "customer_analytics"),
-    (VIEW_ONLY_CORRUPTION, "appointments_view_available", VIEW_NAME),
-])
-def test_a_failing_check_step_leaves_one_application_logs_row(refreshed, database_url, statements, check_name, asset):
+def test_a_failing_check_leaves_one_application_logs_row(refreshed, database_url):
     org, customer = one_customer(refreshed, "first_booking_id IS NOT NULL")
-    for statement in statements:
-        refreshed.execute(statement, {"org": org, "customer": customer})
+    # Committed before the run: recent leaves the unchanged customer's wrong row.
+    refreshed.execute(CORRUPTIONS["negative count"][0], {"org": org, "customer": customer})
 
     result = checks_run(database_url)
 
-    assert failed(evaluations_by_name(result)) == {check_name}
-    ((level, payload),) = run_history(refreshed, result.run_id)
-    assert level == "error" and payload["status"] == "checks_failed"
+    assert set(evaluations_by_name(result)) == ALL_CHECKS
+    assert failed(evaluations_by_name(result)) == {"sample_record_valid"}
+    failures = [row for row in run_history(refreshed, result.run_id) if row[1]["status"] == "checks_failed"]
+    ((level, payload),) = failures
+    assert level == "error"
     assert payload["failed_checks"] == [
-        {"check": check_name, "severity": "ERROR", "organizations": [org], "failing_rows": 1}]
+        {"check": "sample_record_valid", "severity": "ERROR", "organizations": [org], "failing_rows": 1}]
     # The same outcomes without Dagster (what `customer-analytics check` reports).
     outcomes = {o.check_name: o for o in evaluate_checks(refreshed)}
     assert set(outcomes) == ALL_CHECKS
-    assert {name for name, o in outcomes.items() if not o.passed} == {check_name}
-    assert outcomes[check_name].asset == asset and outcomes[check_name].severity == "ERROR"
-    assert dict(outcomes[check_name].failures.rows_by_organization) == {org: 1}
+    assert {name for name, o in outcomes.items() if not o.passed} == {"sample_record_valid"}
+    assert outcomes["sample_record_valid"].asset == "customer_analytics"
+    assert dict(outcomes["sample_record_valid"].failures.rows_by_organization) == {org: 1}
+
+
+def test_a_view_that_cannot_answer_fails_check_8_for_every_organization_refreshed(refreshed, database_url):
+    """Dropped inside the refresh's transaction, after the refresh made sure it exists."""
+    result = checks_run(database_url, corruption=[f"DROP VIEW {VIEW_NAME}"])
+
+    evaluations = evaluations_by_name(result)
+    assert failed(evaluations) == {VIEW_CHECK} and evaluations[VIEW_CHECK].metadata["error"].value
+    assert step_failures(result) == {}  # check 8 is not blocking
+    ((level, payload),) = [row for row in run_history(refreshed, result.run_id) if row[1]["status"] == "checks_failed"]
+    assert payload["failed_checks"][0]["check"] == VIEW_CHECK
+    assert sorted(payload["failed_checks"][0]["organizations"]) == sorted(organization_ids(refreshed))
 
 
 def test_evaluating_without_dagster_keeps_the_segment_baseline(refreshed):
@@ -259,15 +261,14 @@ def test_evaluating_without_dagster_keeps_the_segment_baseline(refreshed):
 def test_a_run_history_the_database_refuses_is_a_warning_not_a_crash(refreshed, database_url):
     org, customer = one_customer(refreshed)
     refreshed.execute(CORRUPTIONS["negative count"][0], {"org": org, "customer": customer})
-    refreshed.execute("ALTER TABLE application_logs RENAME TO application_logs_elsewhere")
 
     instance = DagsterInstance.ephemeral()
-    result = checks_run(database_url, instance)
+    # The refresh writes its own run-history row, then application_logs goes away.
+    result = checks_run(database_url, instance,
+                        corruption=["ALTER TABLE application_logs RENAME TO application_logs_elsewhere"])
 
     evaluations = evaluations_by_name(result)
     assert set(evaluations) == ALL_CHECKS and failed(evaluations) == {"sample_record_valid"}
-    step_errors = {event.event_specific_data.error.cls_name
-                   for event in result.all_events if event.event_type == DagsterEventType.STEP_FAILURE}
-    assert step_errors == {"DagsterAssetCheckFailedError"}
+    assert step_failures(result) == {"customer_analytics": blocking_failure("sample_record_valid")}
     assert any(entry.level == logging.WARNING and "could not record the failed checks" in entry.user_message
                for entry in instance.all_logs(result.run_id))

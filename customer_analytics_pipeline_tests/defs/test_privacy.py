@@ -112,10 +112,8 @@ def test_no_personal_value_reaches_dagster_storage_or_application_logs(planted, 
         assert set(passing) == ALL_CHECKS and failed(passing) == set()
         assert passing["sample_record_valid"].metadata["sample_row"].value["square_customer_id"] == PLANTED_CUSTOMER
 
-        with planted.transaction():
-            for statement in CORRUPTIONS:
-                planted.execute(statement, {"org": PLANTED_ORGANIZATION})
-        failing = run_checks_only(database_url, instance)
+        # Committed by the refresh itself: its checks 1-7 then fail on the planted rows.
+        failing = run_checks_only(database_url, instance, corruption=CORRUPTIONS, params={"org": PLANTED_ORGANIZATION})
         assert failed(failing) == ALL_CHECKS - {"table_exists", "appointments_view_available"}
         for name in failed(failing):
             samples = failing[name].metadata["failing_samples"].value

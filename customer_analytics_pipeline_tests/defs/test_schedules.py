@@ -32,6 +32,8 @@ from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
+    PARTITION_TAG,
+    organizations_of_run,
     partition_range,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
@@ -61,20 +63,35 @@ def organizations_of(request: RunRequest, keys) -> list[str]:
     """What a run request refreshes: its config's organizations, else its whole range."""
     organizations = request.run_config["ops"]["customer_analytics"]["config"].get("organizations")
     if organizations is not None:
+        assert request.tags[PARTITION_TAG] == organizations[0] and PARTITION_RANGE_START_TAG not in request.tags
         return list(organizations)
     return partition_range(keys, request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
 
 
 def evaluate(schedule, instance, database_url, tick):
-    """One tick as the daemon evaluates it, then each of its runs executed to success."""
+    """One tick as the daemon evaluates it, then each of its runs executed to success;
+    no run plans or reports a partition it does not refresh."""
     context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
                                      resources={"database": PostgresResource(database_url=database_url)})
     data = schedule.evaluate_tick(context)
     job = refresh_job(database_url)
+    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
     for request in data.run_requests or []:
         result = job.execute_in_process(instance=instance, run_config=request.run_config, tags=request.tags)
         assert result.success
+        assert partitions_with_events(instance, result.run_id) == set(organizations_of(request, keys))
     return data
+
+
+def partitions_with_events(instance, run_id) -> set[str]:
+    """The partitions of customer_analytics a run planned or materialized."""
+    partitions = set()
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event and event.event_type in (DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                                          DagsterEventType.ASSET_MATERIALIZATION) and event.asset_key == KEY:
+            partitions.add(event.partition)
+    return partitions
 
 
 def moved_organizations(conn, as_of) -> set[str]:
@@ -180,11 +197,17 @@ def freshness_failures(instance) -> int:
     return sum(r.event_log_entry.dagster_event.event_specific_data.new_state == FreshnessState.FAIL for r in records)
 
 
-def test_quiet_hours_launch_no_run_and_missed_hours_raise_one_freshness_alarm(conn, database_url, instance):
+def test_quiet_hours_launch_no_run_and_missed_hours_raise_one_freshness_alarm(conn, database_url, instance,
+                                                                                tmp_path):
     quiet_database(conn, instance)
     hourly, _ = schedules()
     start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    origin = LoadableTargetOrigin(module_name="customer_analytics_pipeline.definitions", attribute="defs")
+    # A code location of its own (the daemon binds what it loads to this test's instance).
+    location = tmp_path / "code_location.py"
+    location.write_text("from customer_analytics_pipeline.defs.factory import build_definitions\n"
+                        "from customer_analytics_pipeline.settings import Settings\n"
+                        "defs = build_definitions(Settings())\n")
+    origin = LoadableTargetOrigin(python_file=str(location), attribute="defs", working_directory=str(tmp_path))
     with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(InProcessCodeLocationOrigin(origin))) as wpc:
         daemon = FreshnessDaemon()
         moment = start
@@ -240,3 +263,31 @@ def test_stopped_ticks_raise_a_freshness_error_in_a_run_log_once_and_recover(con
     assert current.cursor == "current" and len(current.run_requests) == 1
     passed = defs.resolve_job_def(FRESHNESS_JOB).execute_in_process(instance=instance)
     assert passed.get_asset_check_evaluations()[0].passed
+
+
+def test_a_failed_run_of_listed_organizations_names_only_those(fifty, database_url, instance):
+    """A run of scattered organizations (the hourly tick's) that fails on bad data: the
+    application_logs row names the listed organizations, not the partitions between them."""
+    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+    first, between, last = keys[0], keys[1], keys[2]
+    conn = fifty
+    conn.execute(
+        "INSERT INTO payments (organization_id, id, square_customer_id, status, amount_cents, created_at, updated_at)"
+        " SELECT organization_id, 'huge-' || n, square_customer_id, 'COMPLETED', 9223372036854775807, now(), now()"
+        " FROM (SELECT * FROM square_existing_clients WHERE organization_id = %s LIMIT 1) AS c,"
+        " generate_series(1, 2) AS n",
+        (first,))
+    tags = {PARTITION_TAG: first}
+    run_config = {"ops": {"customer_analytics": {"config": {"mode": "full", "organizations": [first, last]}}}}
+
+    result = refresh_job(database_url).execute_in_process(instance=instance, run_config=run_config, tags=tags,
+                                                          raise_on_error=False)
+
+    assert not result.success
+    (payload,) = [row[0] for row in conn.execute(
+        "SELECT payload FROM application_logs WHERE payload->>'status' = 'failure'")]
+    assert sorted(payload["organizations"]) == sorted([first, last])
+    assert payload["organizations_committed"] == [last]
+    assert between not in str(payload)
+    run = instance.get_run_by_id(result.run_id)
+    assert sorted(organizations_of_run(instance, run.tags, run.run_config)) == sorted([first, last])

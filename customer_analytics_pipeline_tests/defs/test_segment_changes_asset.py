@@ -31,16 +31,26 @@ def materialize_range(database, keys, config, settings=None, instance=None):
     )
 
 
+def segment_changes_events(result) -> dict:
+    """Each partition's customer_segment_changes metadata in the run."""
+    return {m.partition: m.metadata for m in result.asset_materializations_for_node("customer_analytics")
+            if m.asset_key.path == ["customer_segment_changes"]}
+
+
+# The batch's movements ride on the run's last partition event only.
+BATCH_MOVEMENTS = {"batch_movements", "batch_change_rows_written", "batch_customers_into_at_risk",
+                   "batch_customers_into_lost", "batch_expired_rows_deleted"}
+
+
 def run(database_url, keys, config, settings=None):
     result = materialize_range(PostgresResource(database_url=database_url), keys, config, settings)
     assert result.success
-    # One materialization per partition of the run, each with the run's metadata.
-    changes = [
-        m for m in result.asset_materializations_for_node("customer_analytics")
-        if m.asset_key.path == ["customer_segment_changes"]
-    ]
-    assert sorted(m.partition for m in changes) == sorted(keys)
-    return changes[0].metadata
+    # One materialization per partition of the run; the last carries the batch's movements.
+    events = segment_changes_events(result)
+    assert sorted(events) == sorted(keys)
+    assert [key for key, metadata in events.items() if BATCH_MOVEMENTS & set(metadata)] == [keys[-1]]
+    assert {metadata["batch_as_of"].value for metadata in events.values()} == {config["as_of"].replace("Z", "+00:00")}
+    return events[keys[-1]]
 
 
 def movements_of_last_refresh(conn) -> dict:
@@ -55,18 +65,20 @@ def test_the_run_materializes_the_change_log_with_its_movements(generated, datab
     keys = organization_ids(generated)
     first = run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()})
     (clients,) = generated.execute("SELECT count(*) FROM square_existing_clients").fetchone()
-    assert first["change_rows_written"].value == clients
-    assert {r.data["from_segment"] for r in first["movements"].value.records} == {"(first row)"}
+    assert first["batch_change_rows_written"].value == clients
+    assert {r.data["from_segment"] for r in first["batch_movements"].value.records} == {"(first row)"}
 
     later = run(database_url, keys, {"mode": "recent", "as_of": (anchor() + timedelta(days=120)).isoformat()})
     expected = movements_of_last_refresh(generated)
-    records = later["movements"].value.records
+    records = later["batch_movements"].value.records
     table = {(r.data["from_segment"], r.data["to_segment"]): r.data["customers"] for r in records}
     assert table == expected
-    assert later["customers_into_at_risk"].value == sum(n for (_, to), n in expected.items() if to == "AT_RISK")
-    assert later["customers_into_lost"].value == sum(n for (_, to), n in expected.items() if to == "LOST")
-    assert later["customers_into_lost"].value > 0
-    assert "expired_rows_deleted" not in later  # only full runs enforce the retention
+    assert later["batch_change_rows_written"].value == sum(expected.values())
+    assert later["batch_customers_into_at_risk"].value == sum(
+        n for (_, to), n in expected.items() if to == "AT_RISK")
+    assert later["batch_customers_into_lost"].value == sum(n for (_, to), n in expected.items() if to == "LOST")
+    assert later["batch_customers_into_lost"].value > 0
+    assert "batch_expired_rows_deleted" not in later  # only full runs enforce the retention
 
 
 def test_a_full_run_deletes_change_rows_past_the_history_window(generated, database_url):
@@ -87,7 +99,7 @@ def test_a_full_run_deletes_change_rows_past_the_history_window(generated, datab
     metadata = run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()},
                    load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "30"}))
 
-    assert metadata["expired_rows_deleted"].value == old > 0
+    assert metadata["batch_expired_rows_deleted"].value == old > 0
     assert generated.execute("SELECT count(*) FROM customer_segment_changes").fetchone()[0] == recent
 
 
@@ -120,9 +132,10 @@ def test_retention_stopped_by_a_lock_is_a_warning_not_a_retried_refresh(generate
     assert not any(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
     warnings = [r.user_message for r in instance.all_logs(result.run_id) if r.level == logging.WARNING]
     assert any("retention stopped, left to the next full run" in w and "lock timeout" in w for w in warnings), warnings
-    (changes,) = [m for m in result.asset_materializations_for_node("customer_analytics")
-                  if m.asset_key.path == ["customer_segment_changes"]][:1]
-    assert "expired_rows_deleted" not in changes.metadata
+    events = segment_changes_events(result)
+    assert sorted(events) == sorted(keys)
+    assert not any("batch_expired_rows_deleted" in metadata for metadata in events.values())
+    assert events[keys[-1]]["batch_change_rows_written"].value == 0
     assert generated.execute("SELECT count(*) FROM customer_segment_changes").fetchone()[0] == old
     assert generated.execute(
         "SELECT level, payload->>'status' FROM application_logs WHERE payload->>'dagster_run_id' = %s",

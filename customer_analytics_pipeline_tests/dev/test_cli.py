@@ -189,6 +189,41 @@ def test_refresh_command_refuses_bad_input(tmp_path, application_database):
         assert completed.returncode == 2 and message in completed.stdout, completed.stdout + completed.stderr
 
 
+def test_refresh_recent_selects_what_the_hourly_tick_selects(application_database, tmp_path):
+    """Without --organization, `refresh --mode recent` refreshes only the organizations
+    whose source changed (the hourly tick's selection) and records the others verified;
+    batches are sized in customers (--customers-per-run); the look-back and the batch
+    size in organizations are gone."""
+    env = {"DATABASE_URL": application_database}
+    as_of = ("--as-of", "2026-06-01T00:00:00")
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    assert run_cli("refresh", "--mode", "full", *as_of, env=env, cwd=tmp_path).returncode == 0
+
+    quiet = run_cli("refresh", "--mode", "recent", *as_of, env=env, cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "0 organization(s) to refresh, 1 verified unchanged" in quiet.stdout
+    with psycopg.connect(application_database, autocommit=True) as conn:
+        assert conn.execute("SELECT verified_at IS NOT NULL FROM customer_analytics_refresh_state").fetchall() == [
+            (True,)]
+        conn.execute("UPDATE bookings SET status = 'NO_SHOW'")  # updated_at left as it was
+
+    changed = run_cli("refresh", "--mode", "recent", *as_of, "--customers-per-run", "1", env=env, cwd=tmp_path)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "1 organization(s) to refresh, 0 verified unchanged" in changed.stdout
+    with psycopg.connect(application_database) as conn:
+        assert conn.execute("SELECT total_accepted_bookings, total_no_shows FROM customer_analytics").fetchall() == [
+            (0, 1)]
+
+    for arguments, message in [
+        (("--lookback-days", "90"), "unrecognized arguments: --lookback-days"),
+        (("--batch-size", "2"), "unrecognized arguments: --batch-size"),
+        (("--customers-per-run", "0"), "--customers-per-run must be at least 1"),
+    ]:
+        completed = run_cli("refresh", *arguments, env=env, cwd=tmp_path)
+        output = completed.stdout + completed.stderr
+        assert completed.returncode == 2 and message in output, output
+
+
 def test_check_command_prints_the_eight_checks_per_organization(application_database, tmp_path):
     env = {"DATABASE_URL": application_database}
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0

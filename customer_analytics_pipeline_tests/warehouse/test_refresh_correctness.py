@@ -3,6 +3,8 @@
 import random
 from datetime import timedelta
 
+import pytest
+
 from customer_analytics_pipeline_tests.helpers import anchor, largest_organization, refresh
 from customer_analytics_pipeline_tests.oracle import (
     assert_frames_equal_cellwise,
@@ -69,7 +71,7 @@ def test_generated_data_covers_the_spec_edges(generated):
 
 
 def apply_random_source_changes(conn, stamp, seed=11):
-    """Random edits of every source table, all stamped ``stamp`` (inside the look-back)."""
+    """Random edits of every source table, all stamped ``stamp``."""
     rng = random.Random(seed)
     org = largest_organization(conn)
     clients = [r[0] for r in conn.execute(
@@ -118,11 +120,13 @@ def apply_random_source_changes(conn, stamp, seed=11):
     return org
 
 
-def test_recent_after_changes_inside_lookback_equals_full(generated):
+@pytest.mark.parametrize("stamped_before", [timedelta(days=1), timedelta(days=3650)], ids=["recently", "years back"])
+def test_recent_after_source_changes_equals_full(generated, stamped_before):
+    """However the changes are stamped (recent has no look-back window)."""
     as_of = anchor(generated)
     refresh(generated, "full", as_of)
     later = as_of + timedelta(days=3)
-    apply_random_source_changes(generated, stamp=later - timedelta(days=1))
+    apply_random_source_changes(generated, stamp=later - stamped_before)
 
     recent = refresh(generated, "recent", later)
     assert recent.total("rows_updated") > 0 and recent.total("rows_inserted") == 1
@@ -145,23 +149,43 @@ def test_recent_moves_segments_when_only_time_passes(generated):
     assert_matches_oracle(generated, later)
 
 
-def test_lookback_boundary_is_inclusive(generated):
-    """A change stamped exactly as_of - lookback is recomputed; one a microsecond older is not."""
+def test_recent_recomputes_exactly_the_customers_whose_source_changed_whatever_the_stamps(generated):
+    """`recent` has no look-back window: a change stamped ten years back, or one that
+    left updated_at as it was, is recomputed; so is a customer whose stored fingerprint
+    is missing and a client without a row. A customer none of whose source rows changed
+    keeps its row as it is (only its segment may move), even a wrong one."""
     as_of = anchor(generated) + timedelta(days=400)
     refresh(generated, "full", as_of - timedelta(days=400))
     org = largest_organization(generated)
-    on_edge, outside = [r[0] for r in generated.execute(
-        "SELECT square_customer_id FROM square_existing_clients WHERE organization_id = %s ORDER BY 1 LIMIT 2", (org,))]
-    edge = as_of - timedelta(days=90)
+    old_stamp, unstamped, unfingerprinted, rowless, untouched = [r[0] for r in generated.execute(
+        "SELECT square_customer_id FROM square_existing_clients WHERE organization_id = %s ORDER BY 1 LIMIT 5",
+        (org,))]
     with generated.transaction():
-        generated.execute("UPDATE square_existing_clients SET given_name = 'Edge', updated_at = %s"
-                          " WHERE organization_id = %s AND square_customer_id = %s", (edge, org, on_edge))
-        generated.execute("UPDATE square_existing_clients SET given_name = 'Outside', updated_at = %s"
+        generated.execute("UPDATE square_existing_clients SET given_name = 'Old stamp', updated_at = %s"
                           " WHERE organization_id = %s AND square_customer_id = %s",
-                          (edge - timedelta(microseconds=1), org, outside))
-    refresh(generated, "recent", as_of, [org])
+                          (as_of - timedelta(days=3650), org, old_stamp))
+        generated.execute("UPDATE square_existing_clients SET given_name = 'Unstamped'"
+                          " WHERE organization_id = %s AND square_customer_id = %s", (org, unstamped))
+        # Rows whose source did not change: only a missing fingerprint or row makes recent look.
+        generated.execute("UPDATE customer_analytics SET given_name = 'Stale'"
+                          " WHERE organization_id = %s AND square_customer_id = ANY(%s)",
+                          (org, [unfingerprinted, untouched]))
+        generated.execute("DELETE FROM customer_analytics_source_fingerprints"
+                          " WHERE organization_id = %s AND square_customer_id = %s", (org, unfingerprinted))
+        generated.execute("DELETE FROM customer_analytics WHERE organization_id = %s AND square_customer_id = %s",
+                          (org, rowless))
+    result = refresh(generated, "recent", as_of, [org])
     names = dict(generated.execute(
-        "SELECT square_customer_id, given_name FROM customer_analytics WHERE organization_id = %s"
-        " AND square_customer_id = ANY(%s)", (org, [on_edge, outside])).fetchall())
-    assert names[on_edge] == "Edge"
-    assert names[outside] != "Outside"
+        "SELECT c.square_customer_id, ca.given_name FROM square_existing_clients AS c"
+        " LEFT JOIN customer_analytics AS ca USING (organization_id, square_customer_id)"
+        " WHERE c.organization_id = %s AND c.square_customer_id = ANY(%s)",
+        (org, [old_stamp, unstamped, unfingerprinted, rowless, untouched])).fetchall())
+    sources = dict(generated.execute(
+        "SELECT square_customer_id, given_name FROM square_existing_clients WHERE organization_id = %s"
+        " AND square_customer_id = ANY(%s)", (org, [unfingerprinted, rowless, untouched])).fetchall())
+    assert names[old_stamp] == "Old stamp"
+    assert names[unstamped] == "Unstamped"
+    assert names[unfingerprinted] == sources[unfingerprinted] != "Stale"
+    assert names[rowless] == sources[rowless] and result.total("rows_inserted") == 1
+    assert names[untouched] == "Stale"
+    assert result.rows_recomputed == 4

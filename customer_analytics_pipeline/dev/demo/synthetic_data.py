@@ -1,6 +1,6 @@
 """Deterministic synthetic source data for the demo, the tests and load tests.
 
-Fills the application's source tables (SPEC section 1) with skewed, realistic rows plus
+Fills the application's source tables (docs/contract.md, Source tables) with skewed, realistic rows plus
 the edge cases the analytics rules most easily get wrong: ties broken by byte order,
 whitespace-only notes, daylight-saving days, unknown customers, invalid time zones,
 over-refunds, half-cent averages. Everything derives from ``GeneratorSettings.seed``:
@@ -116,7 +116,7 @@ NON_SQUARE_BOOKING_STATUSES = ("accepted", "UNKNOWN", "Accepted", "ACCEPTED ")
 PAYMENT_STATUSES = {"COMPLETED": 0.90, "APPROVED": 0.025, "PENDING": 0.02, "CANCELED": 0.025, "FAILED": 0.03}
 NON_SQUARE_PAYMENT_STATUSES = ("completed", "REFUNDED")
 
-# Empty per SPEC: NULL, or only U+0020, U+0009, U+000A, U+000D. Not empty: U+00A0,
+# Empty per the contract: NULL, or only U+0020, U+0009, U+000A, U+000D. Not empty: U+00A0,
 # U+2003, vertical tab and form feed, although many trim functions strip them.
 EMPTY_NOTES = ("", " ", "\t", "\n", "\r\n ")
 NOT_EMPTY_BLANKS = ("\u00a0", "\u2003", "\x0b\x0c")

@@ -1,1 +1,1 @@
-"""The eight checks of SPEC section 4, evaluated without Dagster."""
+"""The eight checks of docs/contract.md, The eight checks, evaluated without Dagster."""

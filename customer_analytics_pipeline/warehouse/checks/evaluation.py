@@ -1,4 +1,4 @@
-"""The eight checks of SPEC section 4, evaluated without Dagster: what
+"""The eight checks of docs/contract.md, The eight checks, evaluated without Dagster: what
 ``customer-analytics check`` runs, and what the two Dagster multi-asset checks report
 (one evaluation both ways, so the command and the UI can never disagree).
 
@@ -31,15 +31,14 @@ from customer_analytics_pipeline.warehouse.schema import (
     CUSTOMER_SEGMENTS,
 )
 from customer_analytics_pipeline.warehouse.sql_files import load_sql
-from customer_analytics_pipeline.warehouse.views import VIEW_NAME
 
 VIEW_CHECK = "appointments_view_available"
 # Not one of the eight: whether every organization was refreshed or verified by a tick
 # within the freshness window (warehouse/ticks.py, stale_organizations).
 FRESHNESS_CHECK = "refreshed_or_verified_recently"
-# Every check of SPEC section 4 on customer_analytics, in order, with what it guards.
+# Every check of docs/contract.md, The eight checks on customer_analytics, in order, with what it guards.
 CUSTOMER_ANALYTICS_CHECKS = {
-    "table_exists": "customer_analytics exists with every column of SPEC section 2 and its key.",
+    "table_exists": "customer_analytics exists with every column of docs/contract.md, customer_analytics and its key.",
     "row_count_matches_clients": "One row per client of the organization, no more, no less.",
     "sample_record_valid": "Counts >= 0, first_booking_at <= last_booking_at, accepted bookings iff a first booking.",
     "segment_distribution": (
@@ -53,7 +52,7 @@ VIEW_CHECK_DESCRIPTION = (
     "The view exists, answers, and its new_customers sum per organization equals the customers with a first_booking_at."
 )
 # A segment's share of an organization moving more than this between two evaluations
-# is worth a warning (SPEC section 4: 20 percentage points).
+# is worth a warning (20 percentage points: docs/contract.md, The eight checks).
 SEGMENT_SHIFT_WARNING = Fraction(20, 100)
 SAMPLE_ROW_NOTES = 3
 
@@ -180,13 +179,14 @@ def evaluate_customer_analytics_checks(
 def evaluate_view_check(conn: psycopg.Connection, organization_ids: Sequence[str]) -> CheckOutcome:
     """Check 8: the view exists and answers (else the database error says why), and per
     organization its new_customers sum equals the customers with a first_booking_at."""
-    return CheckOutcome(VIEW_CHECK, VIEW_NAME, ERROR, find_failures(conn, VIEW_CHECK_SQL, organization_ids))
+    return CheckOutcome(VIEW_CHECK, CUSTOMER_ANALYTICS_TABLE, ERROR,
+                        find_failures(conn, VIEW_CHECK_SQL, organization_ids))
 
 
 def evaluate_checks(
     conn: psycopg.Connection, organization_ids: Sequence[str] | None = None, *, remember_segments: bool = False
 ) -> list[CheckOutcome]:
-    """The eight checks for the organizations (None: every organization), in SPEC order.
+    """The eight checks for the organizations (None: every organization), in the contract's order.
 
     ``remember_segments`` is off by default: segment_distribution's WARN compares each
     organization's segment shares with the previous evaluation the scheduled runs saved.

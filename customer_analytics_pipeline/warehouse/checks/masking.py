@@ -1,4 +1,4 @@
-"""Masks personal data wherever check output leaves the database (SPEC section 4).
+"""Masks personal data wherever check output leaves the database (docs/contract.md, The eight checks).
 
 Check output reaches Dagster's event storage (metadata, run-log lines) and
 application_logs, which are read by far more people than the application's tables, and

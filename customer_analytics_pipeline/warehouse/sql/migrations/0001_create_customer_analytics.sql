@@ -1,4 +1,4 @@
--- customer_analytics: one row per square_existing_clients row (SPEC section 2),
+-- customer_analytics: one row per square_existing_clients row (docs/contract.md, customer_analytics),
 -- plus the segment rule and the per-organization refresh state.
 
 CREATE TABLE IF NOT EXISTS customer_analytics (
@@ -100,7 +100,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION customer_analytics_segment(timestamptz, timestamptz, timestamptz, integer, integer, integer) IS
-    'NEW / ACTIVE / AT_RISK / LOST segment of SPEC section 2 for a given as_of and day counts.';
+    'NEW / ACTIVE / AT_RISK / LOST segment of docs/contract.md, customer_analytics for a given as_of and day counts.';
 
 -- When each organization was last refreshed, how, and how many rows it then had.
 CREATE TABLE IF NOT EXISTS customer_analytics_refresh_state (

@@ -2,7 +2,7 @@
 -- booking, payment and referral rows (their ids and row versions, xmin), taken in the
 -- refresh transaction that computed the row. A source row inserted, updated, deleted or
 -- moved to or from the customer changes it, so `recent` may skip a customer whose
--- fingerprint is unchanged (SPEC section 2). Goes with the client (cascade).
+-- fingerprint is unchanged (docs/contract.md, customer_analytics). Goes with the client (cascade).
 CREATE TABLE IF NOT EXISTS customer_analytics_source_fingerprints (
     organization_id     uuid   NOT NULL,
     square_customer_id  text   NOT NULL,

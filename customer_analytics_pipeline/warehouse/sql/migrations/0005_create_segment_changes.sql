@@ -1,4 +1,4 @@
--- customer_segment_changes (SPEC section 6): one row each time a refresh changes a
+-- customer_segment_changes (docs/contract.md, Segment movements): one row each time a refresh changes a
 -- customer's customer_segment, its first segment included (from_segment NULL). Written
 -- in the refresh's transaction by the statements that write the segment, so the rows of
 -- a customer in changed_at order are the segments its row held after each refresh.

@@ -74,3 +74,7 @@ COMMENT ON COLUMN customer_analytics_refresh_state.segments_valid_until IS
 COMMENT ON COLUMN customer_analytics_refresh_state.verified_at IS
     'When an hourly tick last proved the organization''s rows current without a refresh (transaction time).';
 COMMENT ON COLUMN customer_analytics_refresh_state.verified_as_of IS 'The as_of of that tick.';
+
+-- Restated without a reference outside the repository (0001 set it for new databases).
+COMMENT ON FUNCTION customer_analytics_segment(timestamptz, timestamptz, timestamptz, integer, integer, integer) IS
+    'NEW / ACTIVE / AT_RISK / LOST segment (docs/contract.md, customer_analytics) for a given as_of and day counts.';

@@ -1,4 +1,4 @@
--- Every metric of SPEC section 2, computed once here, for the customers in
+-- Every metric of docs/contract.md, customer_analytics, computed once here, for the customers in
 -- refresh_targets. Ties "in byte order" compare ids with COLLATE "C".
 CREATE TEMP TABLE refresh_rows ON COMMIT DROP AS
 WITH target_bookings AS (

@@ -1,6 +1,6 @@
 -- recent mode: every other row of the batch only moves segment for the new as_of.
 -- Rows recomputed in this transaction already hold the right segment and are skipped
--- by the guard. Each move is logged to customer_segment_changes (SPEC section 6).
+-- by the guard. Each move is logged to customer_segment_changes (docs/contract.md, Segment movements).
 WITH moving AS (
     SELECT organization_id, square_customer_id, customer_segment AS from_segment, to_segment
     FROM customer_analytics,

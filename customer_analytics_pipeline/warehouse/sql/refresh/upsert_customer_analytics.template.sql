@@ -7,7 +7,7 @@
 -- row is gone with it); a delete racing this very statement raises a foreign-key
 -- violation, which the asset retries.
 -- Every segment it changes, a new customer's first included, is logged to
--- customer_segment_changes in the same statement (SPEC section 6).
+-- customer_segment_changes in the same statement (docs/contract.md, Segment movements).
 WITH changed AS (
     SELECT r.*, ca.customer_segment AS previous_segment
     FROM refresh_rows AS r

@@ -3,15 +3,9 @@
 -- application keeps writing meanwhile; therefore each statement runs on its own,
 -- outside a transaction (the runner splits this file on ';' at line ends).
 
--- Recent mode: which customers changed inside the look-back window.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS square_existing_clients_org_updated_at_idx
-    ON square_existing_clients (organization_id, updated_at);
-CREATE INDEX CONCURRENTLY IF NOT EXISTS bookings_org_updated_at_idx
-    ON bookings (organization_id, updated_at);
-CREATE INDEX CONCURRENTLY IF NOT EXISTS payments_org_updated_at_idx
-    ON payments (organization_id, updated_at);
-CREATE INDEX CONCURRENTLY IF NOT EXISTS referral_profiles_org_updated_at_idx
-    ON referral_profiles (organization_id, updated_at);
+-- (No index on updated_at: no query of the pipeline reads a stamp. Earlier versions
+-- built (organization_id, updated_at) on the four customer tables for a look-back
+-- window that no longer exists; where they exist, their owners may drop them.)
 
 -- Per-customer recomputation: a customer's bookings and payments. The first also
 -- serves dashboards over the daily appointments view, which read one organization's

@@ -1,4 +1,4 @@
--- Source tables owned by the Square-synced booking application (SPEC section 1).
+-- Source tables owned by the Square-synced booking application (docs/contract.md, Source tables).
 -- The pipeline never creates these in production; this DDL exists for the demo and
 -- the tests. Idempotent: safe to run on a database that already has them.
 

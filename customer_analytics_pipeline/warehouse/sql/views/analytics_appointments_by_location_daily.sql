@@ -1,4 +1,4 @@
--- Appointments per organization, location and local day (SPEC section 3).
+-- Appointments per organization, location and local day (docs/contract.md, The daily appointments view).
 -- day: the local date of start_at in the location's time zone; the UTC date when the
 -- location has no locations row or its timezone is NULL or not an exact IANA zone
 -- name. Exact means a case-sensitive match in pg_timezone_names, minus the tzdata
