@@ -107,10 +107,13 @@ def test_schedules_crons():
 def test_one_scheduled_batch_runs_for_real(generated, database_url, instance):
     evaluate_partition_sensor(instance, database_url)
     tick = anchor(generated)
-    context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
-                                     resources={"database": PostgresResource(database_url=database_url)})
     small_runs, = [s for s in build_schedules(Settings(customers_per_run=150)) if s.name == "nightly_full_refresh"]
-    request = small_runs.evaluate_tick(context).run_requests[0]
+    # Closed at once: the context enters an instance of its own, and one left to the garbage
+    # collector resets Dagster's current defs-state storage out of order (a later test's
+    # definitions then resolve a dead instance).
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                resources={"database": PostgresResource(database_url=database_url)}) as context:
+        request = small_runs.evaluate_tick(context).run_requests[0]
     batch = partition_range(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME),
                             request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
     job = refresh_job(database_url)

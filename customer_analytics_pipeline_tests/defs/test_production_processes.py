@@ -53,7 +53,7 @@ from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSetting
 from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.run_history import CRON_NAME
-from customer_analytics_pipeline_tests.defs.test_resilience import application_log_statuses
+from customer_analytics_pipeline_tests.defs.test_resilience import advisory_locks, application_log_statuses
 from customer_analytics_pipeline_tests.helpers import organization_ids
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"  # the repository's, as deployed
@@ -428,7 +428,7 @@ def test_a_killed_run_worker_takes_its_refresh_with_it(deploy, data, database_ur
         assert data.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
             (APPLICATION_NAME,)).fetchone()[0] == 0
-        assert data.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0] == 0
+        assert advisory_locks(data) == []
         events = {record.event_log_entry.dagster_event.event_type
                   for record in instance.get_records_for_run(run_id).records
                   if record.event_log_entry.dagster_event}
