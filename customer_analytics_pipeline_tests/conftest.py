@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from dagster import DagsterInstance, instance_for_test
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -23,6 +24,16 @@ from customer_analytics_pipeline.warehouse.migrations import (
 )
 from customer_analytics_pipeline.warehouse.views import ensure_view
 from customer_analytics_pipeline_tests.helpers import GENERATED, anchor, refresh
+
+
+@pytest.fixture(autouse=True)
+def no_definitions_state_from_another_test():
+    """Each test starts without a definitions-state store. Entering a DagsterInstance
+    sets one for the context and disposing the instance does not unset it, so a test
+    that closed its instance left the next one loading definitions through a dead weak
+    reference ("Attempted to resolve undefined DagsterInstance weakref")."""
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture(scope="session")

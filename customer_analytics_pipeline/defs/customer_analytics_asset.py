@@ -228,7 +228,8 @@ def materialization_events(
         yield AssetMaterialization(
             asset_key=SEGMENT_CHANGES_KEY,
             partition=organization.organization_id,
-            metadata=segment_changes_metadata(result, expired_rows_deleted) if summary else {},
+            metadata=segment_changes_metadata(result, expired_rows_deleted) if summary
+            else {"batch_as_of": result.as_of.isoformat()},
         )
 
 

@@ -23,6 +23,7 @@ from customer_analytics_pipeline.dev.serve import PortInUse, add_serve_commands,
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings, load_settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import CheckOutcome, evaluate_checks
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
+from customer_analytics_pipeline.warehouse.citus import COLOCATE_WITH, source_tables_distributed
 from customer_analytics_pipeline.warehouse.connection import redact, server_label
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.migrations import (
@@ -72,6 +73,8 @@ def prepare_schema(database: PostgresResource, *, demo_tables: bool, source_inde
             create_demo_source_tables(conn)
         for migration in migrate(conn):
             say(f"  applied migration {migration.version:04d}_{migration.name}")
+        if source_tables_distributed(conn):
+            say(f"  Citus: the pipeline's tables are distributed by organization_id, co-located with {COLOCATE_WITH}")
         if source_indexes:
             try:
                 apply_source_indexes(conn)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from customer_analytics_pipeline.warehouse.citus import distribute_pipeline_tables, tables_to_distribute
 from customer_analytics_pipeline.warehouse.locks import MIGRATION_LOCK
 from customer_analytics_pipeline.warehouse.sql_files import SQL_DIR, load_sql
 from customer_analytics_pipeline.warehouse.views import ensure_view
@@ -43,7 +44,10 @@ def create_source_tables(conn: psycopg.Connection) -> None:
 
 
 def apply_migrations(conn: psycopg.Connection) -> list[Migration]:
-    """Applies the pipeline's pending migrations, each once and in its own transaction.
+    """Applies the pipeline's pending migrations, each once and in its own transaction,
+    then, on a Citus database whose source tables are distributed, distributes the
+    pipeline's tables that are still local (``warehouse/citus.py``; nothing on plain
+    PostgreSQL).
 
     Returns the migrations applied by this call (empty when the schema is current).
     """
@@ -78,6 +82,7 @@ def apply_migrations(conn: psycopg.Connection) -> list[Migration]:
                 (migration.version, migration.name),
             )
             applied.append(migration)
+    distribute_pipeline_tables(conn)
     return applied
 
 
@@ -108,14 +113,19 @@ def ensure_schema_current(conn: psycopg.Connection) -> list[Migration]:
     schema is current, which ``customer-analytics migrate`` makes it; applies what is
     pending otherwise, once per code version, and says what to do when the role may not."""
     pending = pending_migrations(conn)
-    if not pending:
+    # On Citus, pipeline tables left local beside distributed source tables (the
+    # application moved to Citus after the last `migrate`) cannot be joined with them.
+    undistributed = [] if pending else [table for table, _ in tables_to_distribute(conn)]
+    if not pending and not undistributed:
         return []
     try:
         return apply_migrations(conn)
     except psycopg.errors.InsufficientPrivilege as error:
-        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+        names = ", ".join(
+            [f"migration {m.version:04d}_{m.name}" for m in pending] + [f"distributing {t}" for t in undistributed]
+        )
         raise SchemaNotCurrent(
-            f"the pipeline's schema needs migration(s) {names}, which this database role may not apply "
+            f"the pipeline's schema needs {names}, which this database role may not apply "
             "(permission denied): run `customer-analytics migrate` as the schema's owner"
         ) from error
 

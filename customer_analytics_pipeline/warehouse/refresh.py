@@ -321,6 +321,9 @@ def _refresh_in_transaction(
             )
         )
     known = {organization.organization_id for organization in organizations}
+    # The transaction's now(), read here (on Citus: on the coordinator), which the change
+    # rows were written with (count_segment_changes.sql says why it is bound).
+    changes_params = {**params, "refreshed_at": conn.execute("SELECT now()").fetchone()[0]}
     return RefreshResult(
         mode=parameters.mode,
         as_of=parameters.as_of,
@@ -329,7 +332,7 @@ def _refresh_in_transaction(
         rows_recomputed=rows_recomputed,
         segment_counts=dict(conn.execute(load_sql(COUNT_SEGMENTS_SQL), params).fetchall()),
         segment_movements=tuple(
-            SegmentMovement(*row) for row in conn.execute(load_sql(COUNT_SEGMENT_CHANGES_SQL), params)
+            SegmentMovement(*row) for row in conn.execute(load_sql(COUNT_SEGMENT_CHANGES_SQL), changes_params)
         ),
         duration_seconds=time.perf_counter() - started,
     )

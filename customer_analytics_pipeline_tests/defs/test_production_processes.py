@@ -72,6 +72,7 @@ def test_schedules_and_sensors_run_by_default():
     assert {s.name: s.default_status for s in defs.sensors} == {
         "organization_partitions_sensor": DefaultSensorStatus.RUNNING,
         "refresh_failure_sensor": DefaultSensorStatus.RUNNING,
+        "customer_analytics_freshness_sensor": DefaultSensorStatus.RUNNING,
     }
 
 

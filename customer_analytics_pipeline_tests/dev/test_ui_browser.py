@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CUSTOMER_ANALYTICS_CHECKS = ["table_exists", "row_count_matches_clients", "sample_record_valid",
                              "segment_distribution", "avg_ticket_consistent", "first_booking_at_matches_source",
-                             "referral_data_valid"]
+                             "referral_data_valid", "appointments_view_available", "refreshed_or_verified_recently"]
 
 
 def free_port() -> int:
@@ -122,7 +122,6 @@ def test_ui_shows_assets_checks_schedules_and_sensor(ui_url):
     pages = {
         "/assets": ["customer_analytics", "analytics_appointments_by_location_daily"],
         "/assets/customer_analytics?view=checks": CUSTOMER_ANALYTICS_CHECKS,
-        "/assets/analytics_appointments_by_location_daily?view=checks": ["appointments_view_available"],
         "/automation": ["hourly_recent_refresh", "nightly_full_refresh", "organization_partitions_sensor"],
     }
     with sync_playwright() as playwright:

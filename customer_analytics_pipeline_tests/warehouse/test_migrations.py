@@ -2,6 +2,12 @@
 
 import psycopg
 
+from customer_analytics_pipeline.warehouse.citus import (
+    citus_installed,
+    distribute_pipeline_tables,
+    source_tables_distributed,
+    tables_to_distribute,
+)
 from customer_analytics_pipeline.warehouse.migrations import (
     apply_migrations,
     apply_source_indexes,
@@ -112,3 +118,11 @@ def test_migrate_command_leaves_the_application_tables_alone_unless_asked(scratc
 
     assert migrate() == (set(), True)
     assert migrate("--source-indexes") == (set(index_names), True)
+
+
+def test_on_plain_postgresql_migrate_distributes_nothing(conn):
+    """The Citus step (docs/citus.md) recognises plain PostgreSQL and leaves it alone."""
+    assert not citus_installed(conn)
+    assert not source_tables_distributed(conn)
+    assert tables_to_distribute(conn) == []
+    assert distribute_pipeline_tables(conn) == []

@@ -5,26 +5,39 @@
 -- counts, and the last instant at which every customer keeps the segment just written.
 -- Returns the row count the previous refresh had left (NULL for a first refresh) so rows
 -- removed in between (clients deleted, cascading) can be reported.
-WITH batch AS (
-    SELECT o.id AS organization_id, rows.row_count, rows.segments_valid_until,
-           coalesce((SELECT bit_xor(f.fingerprint) FROM refresh_fingerprints AS f
-                     WHERE f.organization_id = o.id), 0) AS source_fingerprint
-    FROM organizations AS o
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS row_count,
-               coalesce(min(customer_analytics_segment_valid_until(
-                   ca.customer_segment, ca.first_booking_at, ca.last_booking_at,
-                   %(new_days)s::integer, %(active_days)s::integer, %(at_risk_days)s::integer)),
-                   'infinity'::timestamptz) AS segments_valid_until
-        FROM customer_analytics AS ca
-        WHERE ca.organization_id = o.id
-    ) AS rows
-    WHERE o.id = ANY(%(organization_ids)s::uuid[])
+-- Citus (docs/citus.md): the organization's rows and proof are aggregated by
+-- organization in CTEs and left-joined to organizations, not read by correlated
+-- subqueries: the proof comes from refresh_fingerprints, a temporary table, which Citus
+-- cannot join to a distributed table inside a correlated subquery. The previous row
+-- count is read in `batch`, which both the INSERT and the final SELECT read: Citus
+-- runs the CTEs as separate steps, and a CTE read only by the final SELECT would run
+-- after the INSERT and see its row count.
+WITH batch_proofs AS (
+    SELECT f.organization_id, bit_xor(f.fingerprint) AS source_fingerprint
+    FROM refresh_fingerprints AS f
+    GROUP BY f.organization_id
 ),
-previous AS (
-    SELECT s.organization_id, s.row_count
-    FROM customer_analytics_refresh_state AS s
-    WHERE s.organization_id = ANY(%(organization_ids)s::uuid[])
+batch_rows AS (
+    SELECT ca.organization_id,
+           count(*) AS row_count,
+           min(customer_analytics_segment_valid_until(
+               ca.customer_segment, ca.first_booking_at, ca.last_booking_at,
+               %(new_days)s::integer, %(active_days)s::integer, %(at_risk_days)s::integer)) AS segments_valid_until
+    FROM customer_analytics AS ca
+    WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
+    GROUP BY ca.organization_id
+),
+batch AS (
+    SELECT o.id AS organization_id,
+           coalesce(r.row_count, 0) AS row_count,
+           coalesce(r.segments_valid_until, 'infinity'::timestamptz) AS segments_valid_until,
+           coalesce(p.source_fingerprint, 0) AS source_fingerprint,
+           previous.row_count AS previous_row_count
+    FROM organizations AS o
+    LEFT JOIN batch_rows AS r ON r.organization_id = o.id
+    LEFT JOIN batch_proofs AS p ON p.organization_id = o.id
+    LEFT JOIN customer_analytics_refresh_state AS previous ON previous.organization_id = o.id
+    WHERE o.id = ANY(%(organization_ids)s::uuid[])
 ),
 recorded AS (
     INSERT INTO customer_analytics_refresh_state AS s
@@ -44,9 +57,6 @@ recorded AS (
             at_risk_days = excluded.at_risk_days,
             segments_valid_until = excluded.segments_valid_until
 )
-SELECT b.organization_id::text AS organization_id,
-       b.row_count,
-       p.row_count AS previous_row_count
-FROM batch AS b
-LEFT JOIN previous AS p USING (organization_id)
-ORDER BY b.organization_id
+SELECT organization_id::text AS organization_id, row_count, previous_row_count
+FROM batch
+ORDER BY organization_id

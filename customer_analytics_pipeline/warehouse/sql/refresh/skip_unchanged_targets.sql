@@ -4,11 +4,22 @@
 -- the same row. A customer without a row, or whose stored fingerprint is missing (a row
 -- computed before fingerprints existed, a lost fingerprint row), stays and is
 -- recomputed. The rows kept still get the segment pass.
+-- The pipeline's tables are read in a CTE filtered by the batch, with no correlated
+-- subquery: on Citus (docs/citus.md), where they are distributed and refresh_targets is
+-- a temporary table, a DELETE cannot join them directly, and Citus plans the CTE on its
+-- own (the batch's stored fingerprints brought to the coordinator). PostgreSQL inlines
+-- it: the same joins and semi-join as a correlated EXISTS.
+WITH stored AS (
+    SELECT s.organization_id, s.square_customer_id, s.fingerprint
+    FROM customer_analytics_source_fingerprints AS s
+    WHERE s.organization_id = ANY(%(organization_ids)s::uuid[])
+      AND (s.organization_id, s.square_customer_id) IN (
+            SELECT ca.organization_id, ca.square_customer_id
+            FROM customer_analytics AS ca
+            WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[]))
+)
 DELETE FROM refresh_targets AS t
-USING refresh_fingerprints AS f, customer_analytics_source_fingerprints AS s
+USING refresh_fingerprints AS f, stored AS s
 WHERE f.organization_id = t.organization_id AND f.square_customer_id = t.square_customer_id
   AND s.organization_id = t.organization_id AND s.square_customer_id = t.square_customer_id
   AND s.fingerprint = f.fingerprint
-  AND EXISTS (
-        SELECT 1 FROM customer_analytics AS ca
-        WHERE ca.organization_id = t.organization_id AND ca.square_customer_id = t.square_customer_id)

@@ -8,14 +8,29 @@
 -- violation, which the asset retries.
 -- Every segment it changes, a new customer's first included, is logged to
 -- customer_segment_changes in the same statement (docs/contract.md, Segment movements).
-WITH changed AS (
+-- Citus (docs/citus.md): the batch's current rows and clients are CTEs filtered by the
+-- batch, joined to refresh_rows (a temporary table) without correlated subqueries: Citus
+-- cannot join a local table directly with distributed ones, and falls back to planning
+-- each such CTE on its own (the batch's rows brought to the coordinator). PostgreSQL
+-- inlines both CTEs and plans the same left join and semi-join as a correlated EXISTS.
+-- updated_at on conflict is excluded.updated_at (the now() of the SELECT): Citus allows
+-- only immutable functions in DO UPDATE SET.
+WITH batch_rows AS (
+    SELECT * FROM customer_analytics
+    WHERE organization_id = ANY(%(organization_ids)s::uuid[])
+),
+batch_clients AS (
+    SELECT organization_id, square_customer_id
+    FROM square_existing_clients
+    WHERE organization_id = ANY(%(organization_ids)s::uuid[])
+),
+changed AS (
     SELECT r.*, ca.customer_segment AS previous_segment
     FROM refresh_rows AS r
-    LEFT JOIN customer_analytics AS ca USING (organization_id, square_customer_id)
+    LEFT JOIN batch_rows AS ca USING (organization_id, square_customer_id)
     WHERE (ca.organization_id IS NULL OR ({current_columns}) IS DISTINCT FROM ({new_columns}))
-      AND EXISTS (
-            SELECT 1 FROM square_existing_clients AS c
-            WHERE c.organization_id = r.organization_id AND c.square_customer_id = r.square_customer_id)
+      AND (r.organization_id, r.square_customer_id) IN (
+            SELECT c.organization_id, c.square_customer_id FROM batch_clients AS c)
 ),
 written AS (
     INSERT INTO customer_analytics AS ca ({columns}, created_at, updated_at)
@@ -23,7 +38,7 @@ written AS (
     FROM changed
     ORDER BY organization_id, square_customer_id  -- key order, as below
     ON CONFLICT (organization_id, square_customer_id) DO UPDATE
-        SET ({columns}, updated_at) = ({excluded_columns}, now())
+        SET ({columns}, updated_at) = ({excluded_columns}, excluded.updated_at)
     -- xmax is 0 only on a freshly inserted tuple.
     RETURNING ca.organization_id, (ca.xmax = 0) AS inserted
 ),
