@@ -41,7 +41,7 @@ from customer_analytics_pipeline.dev.serve import STOP_SIGNALS, PortInUse, refus
 from customer_analytics_pipeline.settings import load_settings
 
 # The command prints its own progress. Dagster's notices that single-run backfills and
-# freshness policies are beta/preview APIs (a choice documented in README), and
+# freshness policies are beta/preview APIs (a choice recorded in docs/decisions), and
 # platformdirs' note about XDG_RUNTIME_DIR, would only be noise here.
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
