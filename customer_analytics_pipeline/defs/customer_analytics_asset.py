@@ -325,7 +325,7 @@ def refresh_organizations(
 ) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
     """Refreshes the run's organizations together, in one transaction (per organization
     when bad data in some must not block the others); a full run then deletes the
-    batch's change rows past the history window; then checks 1-7 of those organizations.
+    batch's change rows past the history window; then the eight checks of those organizations.
     A failed ERROR check fails the step (no retry: the rows are committed) after its
     results are reported."""
     committed: list[str] = []
@@ -388,7 +388,7 @@ def refresh_organizations(
 
 
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:
-    """Both tables as one step (one transaction writes them) with checks 1-7, the pool,
+    """Both tables as one step (one transaction writes them) with the eight checks, the pool,
     the freshness window and a code version that changes with any SQL the refresh runs
     or the schema it writes."""
 
