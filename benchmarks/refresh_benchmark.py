@@ -960,9 +960,11 @@ def execute_tick(bench: BenchmarkInstance, definitions: dagster.Definitions, sch
     run_ids = []
     with timed_database_work(tick):
         started = time.perf_counter()
-        context = build_schedule_context(instance=bench.instance, scheduled_execution_time=scheduled,
-                                         resources=definitions.resources)
-        requests = schedule.evaluate_tick(context).run_requests or []
+        # Closed at once: left to the garbage collector, the context's own instance resets
+        # Dagster's current defs-state storage out of order.
+        with build_schedule_context(instance=bench.instance, scheduled_execution_time=scheduled,
+                                    resources=definitions.resources) as context:
+            requests = schedule.evaluate_tick(context).run_requests or []
         tick.schedule_seconds = tick.wall_seconds = elapsed_since(started)
         for request in requests:
             started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""README's benchmark (issue 9) runs end to end at a tiny size, so it cannot rot between
+"""The refresh benchmark runs end to end at a tiny size, so it cannot rot between
 the runs that produce docs/performance.md: it exits 0, prints every figure, writes its
 report where it is told (never over docs/performance.md) and drops its scratch
 database. No timing is asserted: a test machine's timings mean nothing."""

@@ -25,7 +25,8 @@ def analytics_appointments_by_location_daily(
 ) -> MaterializeResult:
     """Keeps the view's definition current (a no-op when it already is, needing no DDL:
     ``customer-analytics migrate`` installs it)."""
-    with database_failures_as_dagster_failures("view"), database.connect() as conn:
+    with database_failures_as_dagster_failures("view", context.retry_number), \
+            database.connect(watch_lock_waits=True) as conn:
         ensure_schema_current(conn)
         recreated = ensure_view(conn)
         schema = column_schema(conn, VIEW_NAME)

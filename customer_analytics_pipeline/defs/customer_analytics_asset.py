@@ -11,7 +11,7 @@ output would give every partition of the range the same metadata; setting it per
 partition costs Dagster a partition lookup per call). The view needs no step: the
 refresh keeps its definition current, and check 8 runs here."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Optional
 
@@ -41,10 +41,16 @@ from customer_analytics_pipeline.defs.checks import report_outcomes
 from customer_analytics_pipeline.defs.failures import (
     RETRY_ON_TRANSIENT_ERRORS,
     database_failures_as_dagster_failures,
+    record_failure_on_own_connection,
     will_retry,
 )
 from customer_analytics_pipeline.defs.metadata import column_schema
-from customer_analytics_pipeline.defs.partitions import ORGANIZATIONS_PARTITION_NAME, organizations_partitions
+from customer_analytics_pipeline.defs.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    organizations_partitions,
+)
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
@@ -57,6 +63,7 @@ from customer_analytics_pipeline.warehouse.checks.evaluation import (
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.migrations import ensure_schema_current
+from customer_analytics_pipeline.warehouse.organizations import listed, missing_organizations
 from customer_analytics_pipeline.warehouse.refresh import (
     REFRESH_CODE_VERSION,
     OrganizationRefresh,
@@ -64,10 +71,11 @@ from customer_analytics_pipeline.warehouse.refresh import (
     RefreshMode,
     RefreshParameters,
     RefreshResult,
+    normalize_organization_ids,
     parse_as_of,
     refresh_customer_analytics,
 )
-from customer_analytics_pipeline.warehouse.run_history import record_failure, record_success
+from customer_analytics_pipeline.warehouse.run_history import record_success
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
 from customer_analytics_pipeline.warehouse.segment_history import delete_expired_segment_changes
 from customer_analytics_pipeline.warehouse.views import VIEW_CODE_VERSION, VIEW_NAME, ensure_view
@@ -195,14 +203,12 @@ def record_final_failure(
     if will_retry(error, context.retry_number):
         return
     cause = error.description if isinstance(error, Failure) else describe(error)
-    try:
-        with database.connect() as conn:
-            record_failure(
-                conn, context.run.run_id, cause, mode, organization_ids or context.partition_keys,
-                committed_organization_ids,
-            )
-    except (psycopg.Error, ValueError) as write_error:  # ValueError: a malformed DATABASE_URL
-        context.log.warning(f"could not record the failure in application_logs: {describe(write_error)}")
+    not_recorded = record_failure_on_own_connection(
+        database, context.run.run_id, cause, mode, organization_ids or context.partition_keys,
+        committed_organization_ids,
+    )
+    if not_recorded:
+        context.log.warning(f"could not record the failure in application_logs: {not_recorded}")
 
 
 def materialization_events(
@@ -245,6 +251,29 @@ def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed)
     )
 
 
+def no_organization_in_run(tags: Mapping[str, str]) -> str:
+    """Why a run has no organization partition to refresh."""
+    if PARTITION_RANGE_START_TAG in tags:
+        return (f"the run resolves to no organization: its partition range {tags[PARTITION_RANGE_START_TAG]}.."
+                f"{tags.get(PARTITION_RANGE_END_TAG)} holds no partition (ranges follow partition order: "
+                "is its start after its end?)")
+    return "the run resolves to no organization: launch it for organization partitions"
+
+
+def refuse_unless_some_organization_exists(conn: psycopg.Connection, partition_keys: Sequence[str]) -> None:
+    """Fails the run at once, naming them, when no partition of the run has an
+    organizations row: such a run would refresh nothing and report success. (Some
+    missing are only warned about: an organization deleted since its partition was made.)"""
+    organization_ids = normalize_organization_ids(partition_keys)
+    missing = missing_organizations(conn, organization_ids)
+    if len(missing) == len(organization_ids):
+        raise Failure(
+            description=f"the run resolves to no organization: no organizations row for its {len(missing)} "
+            f"partition(s) {listed(missing)}",
+            allow_retries=False,
+        )
+
+
 def expire_segment_history(
     context: AssetExecutionContext, conn: psycopg.Connection, organization_ids: list[str], keep_days: int
 ) -> int | None:
@@ -281,7 +310,8 @@ def check_results(
     """The eight checks on the organizations just refreshed: their results, and the names
     of the blocking ones (1-7) that failed with ERROR (the run log and application_logs
     have the details)."""
-    with database_failures_as_dagster_failures("customer_analytics checks"), database.connect() as conn:
+    with database_failures_as_dagster_failures("customer_analytics checks", context.retry_number), \
+            database.connect(watch_lock_waits=True) as conn:
         outcomes = [*evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True),
                     evaluate_view_check(conn, organization_ids)]
         results = report_outcomes(context, conn, outcomes, organization_ids)
@@ -295,7 +325,7 @@ def refresh_organizations(
 ) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
     """Refreshes the run's organizations together, in one transaction (per organization
     when bad data in some must not block the others); a full run then deletes the
-    batch's change rows past the history window; then checks 1-7 of those organizations.
+    batch's change rows past the history window; then the eight checks of those organizations.
     A failed ERROR check fails the step (no retry: the rows are committed) after its
     results are reported."""
     committed: list[str] = []
@@ -303,13 +333,17 @@ def refresh_organizations(
     try:
         parameters = refresh_parameters(config, run_start(context))
         organization_ids = organizations_of_step(context, config)
+        if not organization_ids:
+            raise Failure(description=no_organization_in_run(context.run.tags), allow_retries=False)
         context.log.info(
             f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, "
             f"as_of={parameters.as_of.isoformat()}"
         )
-        with database_failures_as_dagster_failures("customer_analytics refresh"), database.connect() as conn:
+        with database_failures_as_dagster_failures("customer_analytics refresh", context.retry_number), \
+                database.connect(watch_lock_waits=True) as conn:
             for migration in ensure_schema_current(conn):
                 context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
+            refuse_unless_some_organization_exists(conn, organization_ids)
             if ensure_view(conn):
                 context.log.info(f"view {VIEW_NAME} (re)created (definition {VIEW_CODE_VERSION})")
             try:
@@ -354,7 +388,7 @@ def refresh_organizations(
 
 
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:
-    """Both tables as one step (one transaction writes them) with checks 1-7, the pool,
+    """Both tables as one step (one transaction writes them) with the eight checks, the pool,
     the freshness window and a code version that changes with any SQL the refresh runs
     or the schema it writes."""
 

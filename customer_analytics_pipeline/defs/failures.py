@@ -1,12 +1,15 @@
 """How the assets fail: transient database errors are retried, everything else fails the
 step at once with its cause in the headline (the error classes live in ``warehouse.errors``)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import psycopg
 from dagster import Backoff, Failure, RetryPolicy
 
+from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.warehouse.errors import describe, is_transient
+from customer_analytics_pipeline.warehouse.run_history import record_failure
 
 # Retries only what is_transient lets through: everything else becomes a
 # Failure(allow_retries=False) in database_failures_as_dagster_failures.
@@ -14,16 +17,17 @@ RETRY_ON_TRANSIENT_ERRORS = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.
 
 
 @contextmanager
-def database_failures_as_dagster_failures(what: str) -> Iterator[None]:
-    """Transient database errors propagate (the RetryPolicy retries them); any other
-    error (bad input, bad data, a missing privilege, a timeout, a bug) fails the step at
-    once, its cause in the headline."""
+def database_failures_as_dagster_failures(what: str, retry_number: int) -> Iterator[None]:
+    """Transient database errors the RetryPolicy will retry propagate; any other error
+    (bad input, bad data, a missing privilege, a timeout, a bug), and a transient one on
+    the last attempt, fails the step at once with its cause described in the headline
+    (a lock timeout naming who held the lock, say)."""
     try:
         yield
     except Failure:
         raise
     except Exception as error:
-        if is_transient(error):
+        if will_retry(error, retry_number):
             raise
         raise Failure(description=f"{what} failed: {describe(error)}", allow_retries=False) from error
 
@@ -31,3 +35,18 @@ def database_failures_as_dagster_failures(what: str) -> Iterator[None]:
 def will_retry(error: BaseException, retry_number: int) -> bool:
     """Whether the RetryPolicy will run the step again after ``error``."""
     return is_transient(error) and retry_number < RETRY_ON_TRANSIENT_ERRORS.max_retries
+
+
+def record_failure_on_own_connection(
+    database: PostgresResource, run_id: str, cause: str, mode: str | None, organization_ids: Sequence[str],
+    committed_organization_ids: Sequence[str] = (),
+) -> str | None:
+    """Appends a refresh's failure row to application_logs on a connection of its own
+    (the refresh's may be gone: a lost connection, a session the server ended). Best
+    effort: None when written, else why it could not be (the database is down, say)."""
+    try:
+        with database.connect() as conn:
+            record_failure(conn, run_id, cause, mode, organization_ids, committed_organization_ids)
+    except (psycopg.Error, ValueError) as error:  # ValueError: a malformed DATABASE_URL
+        return describe(error)
+    return None

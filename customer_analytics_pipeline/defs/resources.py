@@ -72,10 +72,11 @@ class PostgresResource(ConfigurableResource):
         return embedded_database_url(self.embedded_data_dir)
 
     @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection]:
-        """A new autocommit connection with the session limits set (see ``connect``)."""
+    def connect(self, watch_lock_waits: bool = False) -> Iterator[psycopg.Connection]:
+        """A new autocommit connection with the session limits set; with
+        ``watch_lock_waits`` a lock timeout names who held the lock (see ``connect``)."""
         limits = SessionLimits(
             self.statement_timeout_seconds, self.lock_timeout_seconds, self.idle_in_transaction_timeout_seconds
         )
-        with connect(self.url(), limits) as conn:
+        with connect(self.url(), limits, watch_lock_waits) as conn:
             yield conn

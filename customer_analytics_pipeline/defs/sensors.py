@@ -52,11 +52,16 @@ def organization_partitions_sensor(context: SensorEvaluationContext, database: P
 )
 def refresh_failure_sensor(context: RunFailureSensorContext, database: PostgresResource):
     run = context.dagster_run
+    try:
+        organizations = organizations_of_run(context.instance, run.tags, run.run_config) or []
+        why = "it names no organization partition"
+    except ValueError as error:  # a range naming partitions that do not exist (or no longer do)
+        organizations, why = [], str(error)
+    if not organizations:
+        # A row about zero organizations would tell the admin page nothing true.
+        context.log.warning(f"run {run.run_id} resolves to no organization ({why}): no application_logs row")
+        return
     with database.connect() as conn:
-        try:
-            organizations = organizations_of_run(context.instance, run.tags, run.run_config) or []
-        except ValueError:  # a range end whose organization was deleted meanwhile
-            organizations = []
         record_failure(
             conn, run.run_id, context.failure_event.message or "run failed",
             run.tags.get("customer_analytics/mode"), organizations,

@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 DAGSTER_STORAGE_DATABASE = "dagster"
 # Dagster stores a run's per-partition materialization events (two per organization of
-# the run) in batches of this many instead of one INSERT each (README's Environment).
+# the run) in batches of this many instead of one INSERT each (docs/operations.md, Environment).
 EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = "1000"
 # A partition-range run writes one planned event per asset with its partition subset

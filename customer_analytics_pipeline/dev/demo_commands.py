@@ -6,6 +6,7 @@ and daemon) on the same database.
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,23 +44,24 @@ from customer_analytics_pipeline.dev.demo.demo_database import (
 )
 from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings
 from customer_analytics_pipeline.dev.pgbouncer import PgBouncerUnavailable, running_pgbouncer
+from customer_analytics_pipeline.dev.serve import STOP_SIGNALS, PortInUse, refuse_taken_port
 from customer_analytics_pipeline.settings import load_settings
 
 # The command prints its own progress. Dagster's notices that single-run backfills and
-# freshness policies are beta/preview APIs (a choice documented in README), and
+# freshness policies are beta/preview APIs (a choice recorded in docs/decisions), and
 # platformdirs' note about XDG_RUNTIME_DIR, would only be noise here.
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-# How long `ui` waits for `dagster dev` to stop its processes before killing it.
-UI_SHUTDOWN_SECONDS = 30
+# How long `ui` waits for `dagster dev` to stop its processes before killing them.
+UI_SHUTDOWN_SECONDS = 15
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return demo(args) if args.command == "demo" else ui(args)
-    except NotADemoDatabase as refusal:
+    except (NotADemoDatabase, PortInUse) as refusal:
         say(f"error: {refusal}")
         return 2
 
@@ -177,8 +179,11 @@ def pooled_dagster_storage(stack: ExitStack, database_url: str) -> None:
 
 def ui(args: argparse.Namespace) -> int:
     """Runs `dagster dev` (webserver + daemon) against the demo database until stopped by
-    Ctrl-C or SIGTERM, either of which shuts `dagster dev` and its processes down; Dagster's
+    Ctrl-C or SIGTERM, either of which shuts `dagster dev` and every process it started
+    down, whatever signal dispositions this command inherited (a script's `cmd &` starts
+    it with SIGINT ignored, which `dagster dev` would inherit and so never stop); Dagster's
     storage through PgBouncer when it is installed."""
+    refuse_taken_port(args.host, args.port)
     database = start_demo_database(args)
     with ExitStack() as stack:
         pooled_dagster_storage(stack, database.url())
@@ -193,12 +198,17 @@ def run_dagster_dev(args: argparse.Namespace, database: PostgresResource) -> int
     say(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C stops it)")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "customer_analytics_pipeline.definitions",
                "-h", args.host, "-p", str(args.port)]
-    process = subprocess.Popen(command, env=os.environ.copy())
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Handlers of our own (not SIG_IGN) become SIG_DFL in the child: `dagster dev` then
+    # turns SIGINT into its own shutdown. Its process group is its own, so a terminal's
+    # Ctrl-C reaches it once, through us, and a leftover can be found and stopped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    process = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)
     try:
         return process.wait()
     except KeyboardInterrupt:
@@ -207,7 +217,13 @@ def run_dagster_dev(args: argparse.Namespace, database: PostgresResource) -> int
         try:
             process.wait(timeout=UI_SHUTDOWN_SECONDS)
         except subprocess.TimeoutExpired:
-            process.kill()
+            pass
         return 0
+    finally:
+        stop_process_group(process.pid)
 
 
+def stop_process_group(group: int) -> None:
+    """SIGKILL to whatever is left of a process group (nothing, after a clean shutdown)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)

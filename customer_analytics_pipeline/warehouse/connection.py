@@ -11,6 +11,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from customer_analytics_pipeline.warehouse.lock_waits import LockWaitWatch
+
 APPLICATION_NAME = "customer_analytics_pipeline"
 REDACTED = "********"
 
@@ -86,13 +88,36 @@ def validated_url(url: str) -> str:
     return url
 
 
+def server_label(url: str) -> str:
+    """Where ``url`` points, for messages: role, host, port and database, never the password."""
+    parts = conninfo_to_dict(validated_url(url))
+    host = parts.get("host") or "localhost"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    return f"{user}{host}{port}/{parts.get('dbname') or '(default database)'}"
+
+
+# The lock-wait watcher's own session: short statements, never waiting for a lock.
+WATCHER_LIMITS = SessionLimits(
+    statement_timeout_seconds=5, lock_timeout_seconds=1, idle_in_transaction_timeout_seconds=5
+)
+
+
 @contextmanager
-def connect(url: str, limits: SessionLimits) -> Iterator[psycopg.Connection]:
+def connect(url: str, limits: SessionLimits, watch_lock_waits: bool = False) -> Iterator[psycopg.Connection]:
     """A new autocommit connection with the session limits set, closed on exit: callers
     open their transactions explicitly with ``conn.transaction()`` (and CREATE INDEX
     CONCURRENTLY needs none). A connection error never carries the password, even when
-    libpq quotes the URL."""
+    libpq quotes the URL. With ``watch_lock_waits`` (and a lock_timeout), a lock timeout
+    raised inside names who held the lock (``lock_waits``), at the cost of a second
+    connection while this one is open."""
     url = validated_url(url)
+    if watch_lock_waits and limits.lock_timeout_seconds:
+        with connect(url, limits) as conn, LockWaitWatch(
+            lambda: connect(url, WATCHER_LIMITS), conn.info.backend_pid, APPLICATION_NAME
+        ):
+            yield conn
+        return
     try:
         conn = psycopg.connect(url, autocommit=True, application_name=APPLICATION_NAME)
     except psycopg.Error as error:

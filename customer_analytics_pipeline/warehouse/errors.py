@@ -1,8 +1,9 @@
 """Which database errors are worth another attempt, and what an operator should read.
 
 Transient: the connection dropped or the server restarted, PostgreSQL chose the
-transaction as a serialization or deadlock victim, a lock wait timed out behind another
-refresh (the server ends a hung one after its idle timeout), or the application deleted
+transaction as a serialization or deadlock victim, a lock wait timed out (behind another
+refresh, which the server ends after its idle timeout if it hung, or behind the
+application: ``lock_waits`` names the holder), or the application deleted
 a client or organization while the refresh wrote (a foreign-key violation a fresh
 attempt no longer meets). Everything else (bad input, bad data, a missing privilege, a
 statement timeout, a bug) would only fail the same way again.
@@ -21,11 +22,21 @@ HINTS: dict[type[Exception], str] = {
     psycopg.errors.QueryCanceled: "the statement ran longer than statement_timeout "
     "(CUSTOMER_ANALYTICS_STATEMENT_TIMEOUT_SECONDS)",
     psycopg.errors.LockNotAvailable: "waited longer than lock_timeout (CUSTOMER_ANALYTICS_LOCK_TIMEOUT_SECONDS) "
-    "for another refresh of the same organizations",
+    "for a lock",
     psycopg.errors.IdleInTransactionSessionTimeout: "the session sat idle inside its transaction longer than "
     "CUSTOMER_ANALYTICS_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS; the server ended it and rolled it back",
-    psycopg.errors.InsufficientPrivilege: "the database role lacks a privilege: see README's GRANTs",
+    psycopg.errors.InsufficientPrivilege:
+        "the database role lacks a privilege: see docs/operations.md, Least privilege",
 }
+
+
+# Where lock_waits.LockWaitWatch leaves, on a LockNotAvailable, who held the lock.
+_LOCK_HOLDERS = "customer_analytics_lock_holders"
+
+
+def note_lock_holders(error: psycopg.errors.LockNotAvailable, holders: str) -> None:
+    """Records on a lock timeout who held the lock (``describe`` says it)."""
+    setattr(error, _LOCK_HOLDERS, holders)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -37,6 +48,9 @@ def describe(error: BaseException) -> str:
     one helps, and the SQLSTATE. PostgreSQL's DETAIL is left out: it can quote row values."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     hint = next((text for kind, text in HINTS.items() if isinstance(error, kind)), None)
+    holders = getattr(error, _LOCK_HOLDERS, None)
+    if holders:
+        hint = f"{hint}: {holders}"
     if hint:
         message = f"{message} ({hint})"
     if isinstance(error, psycopg.Error) and error.diag.sqlstate:

@@ -60,7 +60,11 @@ def record_failure(
     committed_organization_ids: Sequence[str] = (),
 ) -> None:
     """A failed batch, and why: its organizations kept their previous rows, except
-    ``committed_organization_ids`` (bad data in others did not block them). Once per run."""
+    ``committed_organization_ids`` (bad data in others did not block them). Once per run.
+    A batch of no organization gets no row: the admin page lists refreshes of
+    organizations, and a run that resolved to none refreshed nothing."""
+    if not organization_ids:
+        return
     with conn.transaction():
         if not claim_run(conn, run_id, "failure"):
             return

@@ -26,15 +26,19 @@ from customer_analytics_pipeline_tests.helpers import (
 BIGINT_MAX = 2**63 - 1
 
 
-def run_refresh(database: PostgresResource, keys: list[str], config: dict | None = None):
+def run_refresh(database: PostgresResource, keys: list[str], config: dict | None = None,
+                partition_range: tuple[str, str] | None = None):
+    """customer_analytics for the partitions ``keys`` (added in this order), over the range
+    ``partition_range`` (default: all of them)."""
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME, keys)
+    start, end = partition_range or (keys[0], keys[-1])
     return materialize(
         [customer_analytics],
         instance=instance,
         resources={"database": database},
         run_config={"ops": {"customer_analytics": {"config": config or {}}}},
-        tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+        tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end},
         raise_on_error=False,
     )
 
@@ -92,7 +96,7 @@ def test_missing_privilege_fails_at_once(generated, database_url, make_role):
     as_role = make_role(database_url, without=["payments"])
     result = run_refresh(PostgresResource(database_url=as_role), organization_ids(generated))
     assert_fails_at_once(generated, result, "permission denied for table payments")
-    assert "README's GRANTs" in headline(result)
+    assert "docs/operations.md, Least privilege" in headline(result)
     assert rows(generated) == 0
 
 
@@ -185,3 +189,52 @@ def test_a_hung_refresh_is_ended_by_the_server_and_the_next_one_proceeds(generat
     assert waited < 30
     assert isinstance(outcome.get("error"), psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout)
     assert rows(generated) > 0
+
+
+def application_log_rows(conn) -> int:
+    return conn.execute("SELECT count(*) FROM application_logs WHERE payload->>'cron_name' = %s",
+                        (CRON_NAME,)).fetchone()[0]
+
+
+def test_a_reversed_partition_range_fails_saying_so_and_writes_no_row(generated, database_url):
+    """A range whose start comes after its end holds no partition: the run fails at once
+    saying it resolves to no organization, and application_logs gets no row about zero
+    organizations."""
+    keys = organization_ids(generated)
+    result = run_refresh(PostgresResource(database_url=database_url), keys, partition_range=(keys[-1], keys[0]))
+    assert not result.success and retries(result) == 0
+    assert "the run resolves to no organization" in headline(result), headline(result)
+    assert f"{keys[-1]}..{keys[0]}" in headline(result)
+    assert application_log_rows(generated) == 0
+    assert rows(generated) == 0
+
+
+def test_a_run_of_organizations_that_do_not_exist_fails_naming_them(generated, database_url):
+    """Partitions none of which has an organizations row: a refresh of nothing is no
+    success. The run fails at once naming them; its failure row names them too."""
+    ghosts = ["00000000-0000-4000-8000-0000000000f1", "00000000-0000-4000-8000-0000000000f2"]
+    result = run_refresh(PostgresResource(database_url=database_url), ghosts)
+    payload = assert_fails_at_once(generated, result, "the run resolves to no organization")
+    assert all(ghost in headline(result) for ghost in ghosts), headline(result)
+    assert payload["organizations"] == ghosts and payload["organization_count"] == 2
+    assert application_log_rows(generated) == 1
+    assert rows(generated) == 0
+
+
+def test_a_lock_timeout_behind_the_application_names_it_after_the_retries(generated, database_url):
+    """The application holds a client's row: the refresh's foreign-key check waits for it
+    past lock_timeout, is retried (transient), and the run's headline and its
+    application_logs row then name the table and the blocking process, not another refresh."""
+    keys = organization_ids(generated)
+    with psycopg.connect(database_url, application_name="booking-app") as application:
+        application.execute("SELECT 1 FROM square_existing_clients WHERE organization_id = %s"
+                            " ORDER BY square_customer_id LIMIT 1 FOR UPDATE", (keys[0],))
+        result = run_refresh(PostgresResource(database_url=database_url, lock_timeout_seconds=1), keys)
+        expected = ("a row lock on table square_existing_clients held by the application or another client"
+                    f" (pid {application.info.backend_pid}, role ")
+    payload = logged_failure(generated, result.run_id)
+    assert not result.success and retries(result) == 3
+    assert "lock timeout" in headline(result) and expected in headline(result), headline(result)
+    assert "another refresh" not in headline(result)
+    assert expected in payload["error"]
+    assert rows(generated) == 0

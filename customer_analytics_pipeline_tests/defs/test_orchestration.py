@@ -12,14 +12,17 @@ import yaml
 from dagster import (
     AssetKey,
     DagsterEventType,
+    DagsterRunStatus,
     SensorResult,
     SkipReason,
     build_run_status_sensor_context,
     build_schedule_context,
     build_sensor_context,
 )
+from dagster._core.test_utils import create_run_for_test
 
 from customer_analytics_pipeline.definitions import defs
+from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
@@ -104,10 +107,13 @@ def test_schedules_crons():
 def test_one_scheduled_batch_runs_for_real(generated, database_url, instance):
     evaluate_partition_sensor(instance, database_url)
     tick = anchor(generated)
-    context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
-                                     resources={"database": PostgresResource(database_url=database_url)})
     small_runs, = [s for s in build_schedules(Settings(customers_per_run=150)) if s.name == "nightly_full_refresh"]
-    request = small_runs.evaluate_tick(context).run_requests[0]
+    # Closed at once: the context enters an instance of its own, and one left to the garbage
+    # collector resets Dagster's current defs-state storage out of order (a later test's
+    # definitions then resolve a dead instance).
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                resources={"database": PostgresResource(database_url=database_url)}) as context:
+        request = small_runs.evaluate_tick(context).run_requests[0]
     batch = partition_range(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME),
                             request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
     job = refresh_job(database_url)
@@ -242,3 +248,20 @@ def refreshed_batch(generated, database_url, instance):
         run_config={"ops": {"customer_analytics": {"config": {"as_of": anchor(generated).isoformat()}}}},
     )
     return generated, database_url, instance, result
+
+
+@pytest.mark.parametrize("tags", [
+    pytest.param({PARTITION_RANGE_START_TAG: "00000000-0000-4000-8000-0000000000f1",
+                  PARTITION_RANGE_END_TAG: "00000000-0000-4000-8000-0000000000f2"}, id="unknown partitions"),
+    pytest.param({}, id="no partition"),
+])
+def test_a_failed_run_of_no_organization_writes_no_row(generated, database_url, instance, tags):
+    """A run rejected for partition keys that do not exist (run monitoring fails it
+    after its start timeout) resolves to no organization: the failure sensor writes no
+    row about zero organizations."""
+    evaluate_partition_sensor(instance, database_url)
+    run = create_run_for_test(instance, job_name=REFRESH_JOB_NAME, tags=tags, status=DagsterRunStatus.STARTING)
+    instance.report_run_failed(run, "Run timed out due to taking longer than 300 seconds to start.")
+    (record,) = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    run_failure_sensor_tick(instance, database_url, run.run_id, record.event_log_entry.dagster_event)
+    assert generated.execute("SELECT count(*) FROM application_logs").fetchone()[0] == 0

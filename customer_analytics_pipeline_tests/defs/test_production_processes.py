@@ -50,12 +50,15 @@ from customer_analytics_pipeline.defs.run_launcher import (
 )
 from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
 from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings, generate
+from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.run_history import CRON_NAME
+from customer_analytics_pipeline_tests.defs.test_resilience import advisory_locks, application_log_statuses
 from customer_analytics_pipeline_tests.helpers import organization_ids
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"  # the repository's, as deployed
-BIN = Path(sys.executable).parent  # the venv's dagster, dagster-webserver, dagster-daemon
+# The runbook's command, from the venv: it becomes Dagster's code server, webserver or daemon.
+RUNBOOK_COMMAND = Path(sys.executable).parent / "customer-analytics"
 POOL = DATABASE_POOL
 LOCATION = "customer_analytics_pipeline"
 STOP_TIMEOUT_SECONDS = 30
@@ -114,10 +117,11 @@ def bare_postgresql_url(conninfo: str) -> str:
 
 class Deployment:
     """The three processes, each in a session of its own (so the processes it starts, run
-    workers included, can be found and cleaned up), logging to files in ``folder``."""
+    workers included, can be found and cleaned up), logging to files in ``folder``;
+    launched with the ``ignored`` signals ignored, as a launcher may leave them."""
 
-    def __init__(self, folder: Path, env: dict[str, str]):
-        self.folder, self.env = folder, env
+    def __init__(self, folder: Path, env: dict[str, str], ignored: tuple[signal.Signals, ...] = ()):
+        self.folder, self.env, self.ignored = folder, env, ignored
         self.processes: dict[str, subprocess.Popen] = {}
         self.code_server_port, self.webserver_port = free_port(), free_port()
 
@@ -127,16 +131,15 @@ class Deployment:
             f"      host: 127.0.0.1\n      port: {self.code_server_port}\n      location_name: {LOCATION}\n"
         )
         self.start_code_server()
-        self.spawn("webserver", [BIN / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1",
-                                 "-p", str(self.webserver_port)])
-        self.spawn("daemon", [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"])
+        self.spawn("webserver", [RUNBOOK_COMMAND, "webserver", "-w", "workspace.yaml", "--host", "127.0.0.1",
+                                 "--port", str(self.webserver_port)])
+        self.spawn("daemon", [RUNBOOK_COMMAND, "daemon", "-w", "workspace.yaml"])
         self.wait_for(lambda: _serves(f"http://127.0.0.1:{self.webserver_port}/server_info"), 120,
                       "the webserver to answer")
 
     def start_code_server(self) -> None:
-        self.spawn("code-server", [BIN / "dagster", "code-server", "start", "-h", "127.0.0.1",
-                                   "-p", str(self.code_server_port), "-m", "customer_analytics_pipeline.definitions",
-                                   "--location-name", LOCATION])
+        self.spawn("code-server", [RUNBOOK_COMMAND, "code-server", "--host", "127.0.0.1",
+                                   "--port", str(self.code_server_port)])
         client = DagsterGrpcClient(host="127.0.0.1", port=self.code_server_port)
         self.wait_for(lambda: _answers(client), 120, "the code server to load the definitions")
 
@@ -144,8 +147,13 @@ class Deployment:
         with open(self.folder / f"{name}.log", "a") as log:
             self.processes[name] = subprocess.Popen(
                 [str(part) for part in command], cwd=self.folder, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self.inherit,
             )
+
+    def inherit(self) -> None:
+        """In the child before exec: the dispositions a launcher left (SIG_IGN survives exec)."""
+        for signum in self.ignored:
+            signal.signal(signum, signal.SIG_IGN)
 
     def logs(self) -> str:
         return "\n".join(
@@ -238,8 +246,8 @@ def deploy(database_url, make_scratch_database, tmp_path, monkeypatch):
     deployments = []
 
     @contextmanager
-    def start(**settings: str):
-        deployment = Deployment(tmp_path, {**os.environ, **storage, "DATABASE_URL": database_url, **settings})
+    def start(ignored: tuple[signal.Signals, ...] = (), **settings: str):
+        deployment = Deployment(tmp_path, {**os.environ, **storage, "DATABASE_URL": database_url, **settings}, ignored)
         deployments.append(deployment)
         deployment.start()
         with DagsterInstance.from_config(str(home)) as instance:
@@ -374,3 +382,80 @@ def test_killed_runs_are_failed_their_slots_freed_and_the_next_run_succeeds(depl
                             "refresh_failure_sensor to record both crashed runs in application_logs")
 
         assert_stops_on_sigterm(deployment)
+
+
+def test_a_killed_run_worker_takes_its_refresh_with_it(deploy, data, database_url):
+    """kill -9 of the run worker alone (not its children) while the refresh waits inside
+    its transaction: nothing of the refresh survives it. The run is FAILED, never retried,
+    no STEP_SUCCESS is logged into it, no process of the run is left, no session or lock
+    outlives it, the table keeps its (empty) rows even after the lock the refresh waited
+    for is released, and application_logs holds exactly one row, a failure."""
+    with deploy() as (deployment, instance):
+        keys = deployment.wait_for(lambda: partitions_match(instance, data), 90, "the partitions")
+        client = DagsterGraphQLClient("127.0.0.1", port_number=deployment.webserver_port)
+        # The organization whose lock comes last: the refresh waits for it holding the others.
+        (last,) = data.execute("SELECT id::text FROM organizations ORDER BY hashtext(id::text) DESC LIMIT 1").fetchone()
+        with psycopg.connect(database_url, autocommit=True) as blocker:
+            blocker.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (ORGANIZATION_LOCK_NAMESPACE, last))
+            run_id = client.submit_job_execution(
+                REFRESH_JOB_NAME, run_config={"ops": {"customer_analytics": {"config": {"mode": "full"}}}},
+                tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+            )
+            started = deployment.wait_for(lambda: run_worker_started_event(instance, run_id), 120,
+                                          "the run worker to start")
+            deployment.wait_for(lambda: data.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND %s = ANY(pg_blocking_pids(pid))",
+                (blocker.info.backend_pid,)).fetchone(), 120, "the refresh to wait for the held lock")
+            worker = psutil.Process(int(started.event_log_entry.dagster_event.engine_event_data.metadata["pid"].value))
+            run_processes = [worker, *worker.children(recursive=True)]
+            worker.kill()
+            run = deployment.wait_for(lambda: finished(instance, run_id), 60, "the killed run to end")
+            assert run.status == DagsterRunStatus.FAILURE
+            messages = [r.event_log_entry.message for r in instance.get_records_for_run(run_id).records]
+            assert any("terminated by signal 9" in (m or "") for m in messages), messages
+            blocker.execute("SELECT pg_advisory_unlock_all()")  # what the refresh waited for is free now
+
+            # Whatever was left of the run has every chance to go on (and commit) now.
+            deadline = time.monotonic() + 15
+            while (survivors := [p for p in run_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.5)
+            survivors_cmdlines = [" ".join(p.cmdline()) for p in survivors]
+            for process in survivors:  # cleaned up before the assertions can fail
+                process.kill()
+            assert survivors_cmdlines == [], f"processes of the killed run outlived it: {survivors_cmdlines}"
+        time.sleep(2)
+        assert data.execute("SELECT count(*) FROM customer_analytics").fetchone()[0] == 0
+        assert data.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            (APPLICATION_NAME,)).fetchone()[0] == 0
+        assert advisory_locks(data) == []
+        events = {record.event_log_entry.dagster_event.event_type
+                  for record in instance.get_records_for_run(run_id).records
+                  if record.event_log_entry.dagster_event}
+        assert DagsterEventType.STEP_SUCCESS not in events and DagsterEventType.STEP_UP_FOR_RETRY not in events
+        deployment.wait_for(lambda: run_id in failures_recorded(data), 90,
+                            "refresh_failure_sensor to record the killed run")
+        assert application_log_statuses(data, run_id) == ["failure"]
+        deployment.wait_for(lambda: not claimed_by(instance, run_id), 60, "the killed run's slot to be freed")
+        assert_stops_on_sigterm(deployment)
+
+
+def test_the_runbook_processes_stop_on_sigterm_whatever_they_inherited_and_keep_their_ports(deploy, data):
+    """Launched with SIGINT and SIGTERM ignored (a script's `cmd &` ignores SIGINT; Dagster's
+    code server and daemon then ignored SIGTERM too), each process still stops on SIGTERM
+    within seconds; and a second code server or webserver on a port in use is refused."""
+    with deploy(ignored=(signal.SIGINT, signal.SIGTERM)) as (deployment, instance):
+        deployment.wait_for(lambda: partitions_match(instance, data), 90, "the daemon's sensor to add the partitions")
+        for process, port in (("code-server", deployment.code_server_port), ("webserver", deployment.webserver_port)):
+            arguments = [process, "--host", "127.0.0.1", "--port", str(port)]
+            if process == "webserver":
+                arguments += ["-w", "workspace.yaml"]
+            second = subprocess.run([RUNBOOK_COMMAND, *arguments], cwd=deployment.folder, env=deployment.env,
+                                    capture_output=True, text=True, timeout=60)
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert second.stdout.splitlines() == [f"error: port {port} on 127.0.0.1 is already in use"
+                                                  " (another server is running there)"], second.stdout + second.stderr
+        started = time.monotonic()
+        assert_stops_on_sigterm(deployment)
+        assert time.monotonic() - started < 15, f"stopping took {time.monotonic() - started:.0f}s"

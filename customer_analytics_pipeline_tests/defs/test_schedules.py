@@ -71,9 +71,12 @@ def organizations_of(request: RunRequest, keys) -> list[str]:
 def evaluate(schedule, instance, database_url, tick):
     """One tick as the daemon evaluates it, then each of its runs executed to success;
     no run plans or reports a partition it does not refresh."""
-    context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
-                                     resources={"database": PostgresResource(database_url=database_url)})
-    data = schedule.evaluate_tick(context)
+    # Closed at once: the context enters an instance of its own, and one left to the garbage
+    # collector resets Dagster's current defs-state storage out of order (a later test's
+    # definitions then resolve a dead instance).
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                resources={"database": PostgresResource(database_url=database_url)}) as context:
+        data = schedule.evaluate_tick(context)
     job = refresh_job(database_url)
     keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
     for request in data.run_requests or []:

@@ -1,10 +1,13 @@
 """Reruns rewrite nothing, organizations are isolated, failures roll back, deletions cascade."""
 
+import threading
 import time
+import uuid
 
 import psycopg
 import pytest
 
+from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.refresh import RefreshParameters, parse_as_of, refresh_customer_analytics
 from customer_analytics_pipeline_tests.helpers import (
     anchor,
@@ -161,3 +164,39 @@ def test_client_deleted_while_the_refresh_runs_is_skipped(generated, database_ur
     assert result.total("row_count") == result.total("rows_inserted") == clients
     assert generated.execute("SELECT count(*) FROM customer_analytics WHERE organization_id = %s"
                              " AND square_customer_id = %s", (org, victim)).fetchone()[0] == 0
+
+
+def test_a_refresh_waiting_for_its_first_organization_holds_none_of_the_others(conn, database_url):
+    """Organization locks are taken in ascending key order whatever plan the server
+    picks (with sorts disabled, DISTINCT hashes its keys and returns them in any order):
+    a refresh of many organizations waiting for the first one's lock holds, as pg_locks
+    shows, no lock of the others, so it blocks no other refresh meanwhile."""
+    organizations = [str(uuid.UUID(int=n, version=4)) for n in range(1, 25)]
+    conn.execute("INSERT INTO organizations (id, name) SELECT id, 'Org' FROM unnest(%s::uuid[]) AS id",
+                 (organizations,))
+    (first,) = conn.execute("SELECT id FROM unnest(%s::text[]) AS id ORDER BY hashtext(id) LIMIT 1",
+                            (organizations,)).fetchone()
+    outcome: dict = {}
+
+    def refresh_all() -> None:
+        with psycopg.connect(database_url, autocommit=True, options="-c enable_sort=off") as refresher:
+            outcome["pid"] = refresher.info.backend_pid
+            outcome["result"] = refresh_customer_analytics(
+                refresher, organizations, RefreshParameters(mode="full", as_of=anchor()))
+
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ORGANIZATION_LOCK_NAMESPACE, first))
+        worker = threading.Thread(target=refresh_all)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not conn.execute("SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                               (holder.info.backend_pid,)).fetchone():
+            assert time.monotonic() < deadline and worker.is_alive(), "the refresh never waited for the lock"
+            time.sleep(0.05)
+        locks = conn.execute(
+            "SELECT objid = hashtext(%s)::oid, granted FROM pg_locks WHERE locktype = 'advisory' AND pid = %s",
+            (first, outcome["pid"])).fetchall()
+        holder.rollback()
+    worker.join(60)
+    assert locks == [(True, False)], f"waiting for the first organization's lock, the refresh held {locks}"
+    assert [o.organization_id for o in outcome["result"].organizations] == sorted(organizations)

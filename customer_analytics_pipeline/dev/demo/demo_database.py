@@ -1,10 +1,11 @@
 """Keeps the development commands (`demo`, `ui`) to databases of their own.
 
-A database is the demo's when it has no ``organizations`` table yet (the demo creates the
-source tables) or when the demo created them: then it also has
-``customer_analytics_demo_organizations``, listing every organization the demo loaded.
-Anything else holds an application's data, and the commands refuse before they write
-anything (no DDL, no indexes, no ``dagster`` database, no rows).
+A database is the demo's when it is empty (no table, view or sequence of any kind in the
+schemas of its search path, where the demo would create its own) or when the demo set
+it up: then it has ``customer_analytics_demo_organizations``, listing every organization
+the demo loaded, and no other organization. Anything else holds someone's data (an
+application's tables, even empty, or any table at all), and the commands refuse before
+they write anything (no DDL, no indexes, no ``dagster`` database, no rows).
 """
 
 import psycopg
@@ -21,16 +22,32 @@ class NotADemoDatabase(Exception):
     """The database holds data the demo did not create."""
 
 
+# How many of a stranger's relations the refusal names.
+NAMED_RELATIONS = 5
+
+
+def relations_in_search_path(conn: psycopg.Connection) -> list[str]:
+    """Tables (plain, partitioned, foreign), views, materialized views and sequences in
+    the schemas the demo would create its objects in."""
+    return [row[0] for row in conn.execute(
+        "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class AS c"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = ANY(current_schemas(false)) AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"
+        " ORDER BY 1"
+    )]
+
+
 def refuse_unless_demo_database(conn: psycopg.Connection) -> None:
     """Raises NotADemoDatabase, saying why and what to do instead, unless the database is
-    empty of source tables or was set up by the demo with only the demo's organizations."""
-    (has_organizations, has_marker) = conn.execute(
-        "SELECT to_regclass('organizations') IS NOT NULL, to_regclass(%s) IS NOT NULL", (DEMO_ORGANIZATIONS_TABLE,)
-    ).fetchone()
-    if not has_organizations:
-        return
+    empty or was set up by the demo with only the demo's organizations."""
+    (has_marker,) = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (DEMO_ORGANIZATIONS_TABLE,)).fetchone()
     if not has_marker:
-        reason = "it already has an organizations table that the demo did not create"
+        relations = relations_in_search_path(conn)
+        if not relations:
+            return
+        more = f" and {len(relations) - NAMED_RELATIONS} more" if len(relations) > NAMED_RELATIONS else ""
+        reason = (f"it is not empty, and the demo did not create what it holds: "
+                  f"{', '.join(relations[:NAMED_RELATIONS])}{more}")
     else:
         (foreign,) = conn.execute(sql.SQL(
             "SELECT count(*) FROM organizations AS o"
@@ -43,7 +60,7 @@ def refuse_unless_demo_database(conn: psycopg.Connection) -> None:
         f"refusing to use this database for demo data: {reason}. `demo` and `ui` only run on a database of "
         "their own: unset DATABASE_URL (an embedded server starts) or point it at a new, empty database. "
         "Against an application's database use `customer-analytics migrate`, `refresh` and `check`, and serve "
-        "Dagster as README's production runbook says."
+        "Dagster as docs/operations.md's production runbook says."
     )
 
 
