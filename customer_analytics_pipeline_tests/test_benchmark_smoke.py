@@ -41,7 +41,7 @@ LABELS = (
     "checks / recent refresh",
     "hourly tick through Dagster, wall",
     "tick: refresh SQL",
-    "tick: check steps",
+    "tick: check SQL",
     "tick: orchestration / (refresh SQL + checks)",
     "view p50",
     "view p95",
