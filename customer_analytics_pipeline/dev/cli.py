@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from customer_analytics_pipeline.defs.failures import record_failure_on_own_connection
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.dev.serve import PortInUse, add_serve_commands, serve
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings, load_settings
+from customer_analytics_pipeline.warehouse.batch_refresh import refresh_batch
 from customer_analytics_pipeline.warehouse.checks.evaluation import CheckOutcome, evaluate_checks
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.citus import COLOCATE_WITH, source_tables_distributed
@@ -38,9 +38,7 @@ from customer_analytics_pipeline.warehouse.refresh import (
     RefreshParameters,
     normalize_organization_ids,
     parse_as_of,
-    refresh_customer_analytics,
 )
-from customer_analytics_pipeline.warehouse.run_history import record_success
 from customer_analytics_pipeline.warehouse.ticks import balanced_batches, organization_sizes, select_organizations_due
 
 # Exit codes (README's command table): 0 done; 1 a refresh or an ERROR check failed; 2
@@ -155,38 +153,37 @@ def refresh_command(args: argparse.Namespace) -> int:
             organizations = organization_sizes(conn, organization_ids or organization_keys(conn))
     say(f"refreshing {len(organizations)} organization(s), mode={parameters.mode}, "
         f"as_of={parameters.as_of.isoformat()}")
-    succeeded = [refresh_batch(database, [o.organization_id for o in sized_batch], parameters)
+    succeeded = [refresh_one_batch(database, [o.organization_id for o in sized_batch], parameters, settings)
                  for sized_batch in balanced_batches(organizations, customers_per_run)]
     return 0 if all(succeeded) else EXIT_FAILED
 
 
-def refresh_batch(database: PostgresResource, batch: list[str], parameters: RefreshParameters) -> bool:
-    """One batch on a connection of its own, as the asset refreshes it; a failure is one
-    line naming its organizations and the cause, and a failure row in application_logs
-    (written on a new connection: the batch's may be what failed). True when it committed."""
-    run_id = f"cli:{uuid.uuid4()}"
+def refresh_one_batch(
+    database: PostgresResource, batch: list[str], parameters: RefreshParameters, settings: Settings
+) -> bool:
+    """One batch as the asset refreshes it (``batch_refresh``: run history, retention);
+    a failure is one line naming its organizations and the cause. True when it committed."""
     try:
-        with database.connect(watch_lock_waits=True) as conn:
-            result = refresh_customer_analytics(
-                conn, batch, parameters, before_commit=lambda conn, result: record_success(conn, result, run_id),
-            )
-    except OrganizationsFailed as error:
-        committed = [o.organization_id for o in error.refreshed.organizations] if error.refreshed else []
-        not_recorded = record_failure_on_own_connection(database, run_id, str(error), parameters.mode, batch, committed)
-        say(f"  {len(committed)} organization(s) refreshed; failed: " + "; ".join(map(str, error.failures)))
-    except psycopg.Error as error:
-        not_recorded = record_failure_on_own_connection(database, run_id, describe(error), parameters.mode, batch)
-        say(f"  {len(batch)} organization(s) failed, previous rows kept ({listed(batch)}): {describe(error)}")
-    else:
-        say(
-            f"  {len(result.organizations)} organization(s): {result.total('row_count')} rows, "
-            f"{result.total('rows_inserted')} inserted, {result.total('rows_updated')} updated, "
-            f"{result.total('rows_deleted')} deleted in {result.duration_seconds:.1f}s"
+        refreshed = refresh_batch(
+            database.connect, f"cli:{uuid.uuid4()}", batch, parameters, settings.segment_history_days,
+            warn=lambda message: say(f"  {message}"),
         )
-        return True
-    if not_recorded:
-        say(f"  could not record the failure in application_logs: {not_recorded}")
-    return False
+    except OrganizationsFailed as error:
+        committed = error.refreshed.organizations if error.refreshed else []
+        say(f"  {len(committed)} organization(s) refreshed; failed: " + "; ".join(map(str, error.failures)))
+        return False
+    except psycopg.Error as error:
+        say(f"  {len(batch)} organization(s) failed, previous rows kept ({listed(batch)}): {describe(error)}")
+        return False
+    result = refreshed.result
+    say(
+        f"  {len(result.organizations)} organization(s): {result.total('row_count')} rows, "
+        f"{result.total('rows_inserted')} inserted, {result.total('rows_updated')} updated, "
+        f"{result.total('rows_deleted')} deleted in {result.duration_seconds:.1f}s"
+        + (f"; {refreshed.expired_rows_deleted} change row(s) past {settings.segment_history_days} days deleted"
+           if refreshed.expired_rows_deleted is not None else "")
+    )
+    return True
 
 
 def check_table(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str]) -> list[str]:
