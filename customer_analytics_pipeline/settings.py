@@ -27,7 +27,7 @@ MAX_TIMEOUT_SECONDS = 2_147_483
 
 @dataclass(frozen=True)
 class Settings:
-    """What an operator can set (README's Configuration table), with its defaults."""
+    """What an operator can set (docs/operations.md, Configuration), with its defaults."""
 
     # Scheduled runs are balanced by size: about this many customers per run (an
     # organization larger than that runs alone).

@@ -124,12 +124,13 @@ def instance() -> Iterator[DagsterInstance]:
         yield test_instance
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+OPERATIONS_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
 
-def readme_runtime_grants(role: str) -> list[str]:
-    """README's GRANT statements for the runtime role (section "Least privilege"), for ``role``."""
-    text = README.read_text(encoding="utf-8").split("### Least privilege", 1)[1]
+def documented_runtime_grants(role: str) -> list[str]:
+    """The operations guide's GRANT statements for the runtime role (section "Least
+    privilege"), for ``role``."""
+    text = OPERATIONS_GUIDE.read_text(encoding="utf-8").split("### Least privilege", 1)[1]
     block = text.split("```sql", 1)[1].split("```", 1)[0]
     statements = [s.strip() for s in block.split(";") if s.strip()]
     return [s.replace("analytics_runtime", role) for s in statements if not s.startswith("CREATE ROLE")]
@@ -137,7 +138,7 @@ def readme_runtime_grants(role: str) -> list[str]:
 
 @pytest.fixture
 def make_role(server_url) -> Iterator[Callable[..., str]]:
-    """Creates LOGIN roles on the server on demand, granted README's runtime grants
+    """Creates LOGIN roles on the server on demand, granted the documented runtime grants
     (optionally minus some) in a scratch database; returns that database's URL as the
     role. Roles are server-wide, so they are dropped after the test."""
     created: list[tuple[str, str]] = []
@@ -148,7 +149,7 @@ def make_role(server_url) -> Iterator[Callable[..., str]]:
             migrate(admin)  # as `customer-analytics migrate` leaves it: the view exists too
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
             created.append((role, database_url))
-            for statement in readme_runtime_grants(role):
+            for statement in documented_runtime_grants(role):
                 for table in without:
                     statement = re.sub(rf"\b{table},\s*", "", statement)
                 admin.execute(statement)

@@ -1,4 +1,4 @@
-"""Independent test oracle for ``customer_analytics`` (SPEC sections 1 and 2).
+"""Independent test oracle for ``customer_analytics`` (docs/contract.md, Source tables and customer_analytics).
 
 This module re-implements the contract text in pandas / plain Python, without any
 SQL beyond ``SELECT *`` of the source tables, so that tests can compare the table the
@@ -21,7 +21,7 @@ Representation of a cell (both expected and actual): tz-aware UTC ``pd.Timestamp
 ``booking_notes`` as a list of dicts whose ``start_at`` is
 ``datetime.isoformat()`` of the UTC instant.
 
-Decisions taken where the SPEC text leaves room:
+Decisions taken where the contract leaves room:
 - "Byte order" of ids = order of ``s.encode("utf-8")``.
 - A note is empty when it is NULL or ``note.strip(" \\t\\n\\r") == ""`` (so ``""`` is
   empty too: it holds nothing but those characters).
@@ -188,7 +188,7 @@ def _id_bytes(s: str) -> bytes:
 
 
 def is_empty_note(note: Any) -> bool:
-    """SPEC: empty = NULL, or only U+0020, U+0009, U+000A, U+000D (incl. '')."""
+    """The contract: empty = NULL, or only U+0020, U+0009, U+000A, U+000D (incl. '')."""
     if _is_null(note):
         return True
     return str(note).strip(_NOTE_BLANKS) == ""
@@ -347,7 +347,7 @@ def expected_customer_analytics(
     active_days: float = 90,
     at_risk_days: float = 180,
 ) -> pd.DataFrame:
-    """Compute SPEC section 2 for every ``square_existing_clients`` row.
+    """Compute docs/contract.md, customer_analytics, for every ``square_existing_clients`` row.
 
     ``created_at`` / ``updated_at`` of ``customer_analytics`` are not part of the
     result (they depend on refresh history, not on the source data).

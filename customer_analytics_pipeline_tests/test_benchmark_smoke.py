@@ -1,4 +1,4 @@
-"""README's benchmark (issue 9) runs end to end at a tiny size, so it cannot rot between
+"""The refresh benchmark runs end to end at a tiny size, so it cannot rot between
 the runs that produce docs/performance.md: it exits 0, prints every figure, writes its
 report where it is told (never over docs/performance.md) and drops its scratch
 database. No timing is asserted: a test machine's timings mean nothing."""
@@ -41,7 +41,7 @@ LABELS = (
     "checks / recent refresh",
     "hourly tick through Dagster, wall",
     "tick: refresh SQL",
-    "tick: check steps",
+    "tick: check SQL",
     "tick: orchestration / (refresh SQL + checks)",
     "view p50",
     "view p95",

@@ -1,14 +1,14 @@
 """Independent test oracle for the ``analytics_appointments_by_location_daily`` view
-(SPEC section 3).
+(docs/contract.md, The daily appointments view).
 
 Recomputes the view from the source frames of :func:`oracle.load_source_frames` and
 the expected ``customer_analytics`` of :func:`oracle.expected_customer_analytics`, in
-pandas / plain Python, written from the SPEC text alone (not from the view's SQL).
+pandas / plain Python, written from the contract's text alone (not from the view's SQL).
 
 Public API
 ----------
 ``local_day(start_at, timezone_name)``
-    The SPEC's "day" of one instant for a location's ``timezone`` (None: no row / NULL).
+    The contract's "day" of one instant for a location's ``timezone`` (None: no row / NULL).
 ``expected_appointments_by_location_daily(frames, customer_analytics)``
     The expected view content (columns ``VIEW_COLUMNS``), sorted by key.
 ``read_appointments_view(conn, org_ids=None)``
@@ -19,7 +19,7 @@ Public API
 Representation of a cell (expected and actual): ``organization_id`` lowercase ``str``;
 ``location_id`` ``str``; ``day`` ``datetime.date``; counts Python ``int``.
 
-Decisions taken where the SPEC text leaves room:
+Decisions taken where the contract leaves room:
 - "Exact IANA zone name" = a member of ``zoneinfo.available_timezones()``, compared
   case-sensitively ('america/new_york' and '' are not zone names). Local dates are
   computed with ``zoneinfo.ZoneInfo`` (the system / tzdata database).
@@ -105,8 +105,9 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 
 
 def local_day(start_at: Any, timezone_name: Any) -> _dt.date:
-    """SPEC 3: the local date of ``start_at`` in ``timezone_name`` when that is an exact
-    IANA name, else (no location row = None, NULL, invalid, wrong case) the UTC date."""
+    """The contract (The daily appointments view): the local date of ``start_at`` in
+    ``timezone_name`` when that is an exact IANA name, else (no location row = None, NULL,
+    invalid, wrong case) the UTC date."""
     t = _ts(start_at)
     if t is None:
         raise ValueError("start_at is NOT NULL in the source")
@@ -138,7 +139,7 @@ def _sort_key(org: str, loc: str, day: _dt.date) -> tuple:
 def expected_appointments_by_location_daily(
     frames: dict[str, pd.DataFrame], customer_analytics: pd.DataFrame
 ) -> pd.DataFrame:
-    """Compute SPEC section 3 from the source frames and ``customer_analytics``."""
+    """Compute docs/contract.md, The daily appointments view, from the source frames and ``customer_analytics``."""
     zones = location_zones(frames)
 
     def day_of(org: str, loc: str, start_at) -> _dt.date:

@@ -5,11 +5,11 @@ refreshed (docs/contract.md).
 
 A run covers a range of organization partitions, or, for the hourly tick's organizations
 scattered over the partitions, names them in ``organizations`` (tagged with the first
-one's partition). Either way the step yields no output: it reports one materialization
-of each table per organization it refreshed, with that organization's own counts (an
-output would give every partition of the range the same metadata; setting it per
-partition costs Dagster a partition lookup per call). The view needs no step: the
-refresh keeps its definition current, and check 8 runs here."""
+one's partition). A range run yields both outputs, whose per-partition events Dagster
+writes in batches, each organization's partition with its own counts
+(``partition_metadata.py``); a run of listed organizations yields one materialization of
+each table per organization instead (no event for the partitions between them). The
+view needs no step: the refresh keeps its definition current, and check 8 runs here."""
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -44,6 +44,7 @@ from customer_analytics_pipeline.defs.failures import (
     will_retry,
 )
 from customer_analytics_pipeline.defs.metadata import column_schema
+from customer_analytics_pipeline.defs.partition_metadata import set_partition_metadata
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
@@ -226,6 +227,25 @@ def materialization_events(
         )
 
 
+def range_outputs(
+    context: AssetExecutionContext, result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema
+) -> Iterator[MaterializeResult]:
+    """Both outputs of a partition-range run: Dagster writes their per-partition events in
+    batches; each organization's partition carries its own counts (the last one also the
+    batch summary), every partition the batch totals."""
+    last = result.organizations[-1].organization_id if result.organizations else None
+    set_partition_metadata(context, CUSTOMER_ANALYTICS_KEY, {
+        o.organization_id: {**organization_metadata(o),
+                            **(run_summary_metadata(result, schema) if o.organization_id == last else {})}
+        for o in result.organizations
+    })
+    if last is not None:
+        set_partition_metadata(context, SEGMENT_CHANGES_KEY, {last: segment_changes_metadata(result,
+                                                                                          expired_rows_deleted)})
+    yield MaterializeResult(asset_key=CUSTOMER_ANALYTICS_KEY, metadata=batch_metadata(result))
+    yield MaterializeResult(asset_key=SEGMENT_CHANGES_KEY, metadata={"batch_as_of": result.as_of.isoformat()})
+
+
 def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
     """The run's failure naming each organization that kept its previous rows, the
     customer whose data broke it and the cause."""
@@ -290,8 +310,8 @@ def refresh_organizations(
 ) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
     """Refreshes the run's organizations together, in one transaction (per organization
     when bad data in some must not block the others); a full run then deletes the
-    batch's change rows past the history window (``batch_refresh``); then checks 1-7 of
-    those organizations. A failed ERROR check fails the step (no retry: the rows are
+    batch's change rows past the history window (``batch_refresh``); then the eight checks
+    of those organizations. A failed ERROR check fails the step (no retry: the rows are
     committed) after its results are reported."""
     try:
         parameters = refresh_parameters(config, run_start(context))
@@ -333,7 +353,10 @@ def refresh_organizations(
         + (f", {expired_rows_deleted} change row(s) past {settings.segment_history_days} days deleted"
            if expired_rows_deleted is not None else "")
     )
-    yield from materialization_events(result, expired_rows_deleted, schema)
+    if config.organizations is None:
+        yield from range_outputs(context, result, expired_rows_deleted, schema)
+    else:
+        yield from materialization_events(result, expired_rows_deleted, schema)
     results, failed_checks = check_results(context, database, [o.organization_id for o in result.organizations])
     yield from results
     if failed_checks:
@@ -345,7 +368,7 @@ def refresh_organizations(
 
 
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:
-    """Both tables as one step (one transaction writes them) with checks 1-7, the pool,
+    """Both tables as one step (one transaction writes them) with the eight checks, the pool,
     the freshness window and a code version that changes with any SQL the refresh runs
     or the schema it writes."""
 
@@ -360,7 +383,7 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
                 kinds={"postgres", "sql"},
                 group_name="customer_analytics",
                 description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
-                # No output: the step reports one materialization per organization it refreshed.
+                # A run of listed organizations yields no output, only their materializations.
                 skippable=True,
             ),
             AssetSpec(

@@ -13,7 +13,7 @@ FAILED once that process is gone; monitoring then fails the run, and
 ``free_slots_after_run_end_seconds`` frees its pool slots.
 
 A pid means something only on the host (and in the pid namespace) where it was logged:
-the daemon must run beside the code server, as in the README's production runbook.
+the daemon must run beside the code server, as in the production runbook (docs/operations.md).
 Runs whose code server is elsewhere, and runs not launched through a code server (say,
 ``execute_in_process``), are reported RUNNING: they are never failed on a guess.
 """

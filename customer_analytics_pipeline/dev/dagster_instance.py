@@ -15,9 +15,16 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 DAGSTER_STORAGE_DATABASE = "dagster"
 # Dagster stores a run's per-partition materialization events (two per organization of
-# the run) in batches of this many instead of one INSERT each (README's Environment).
+# the run) in batches of this many instead of one INSERT each (docs/operations.md, Environment).
 EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = "1000"
+# A partition-range run writes one planned event per asset with its partition subset
+# instead of one per partition, each an INSERT of its own (README's Environment says what
+# the UI then shows for the partitions of a failed run).
+PARTITION_SUBSET_VARIABLE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+# The environment README's production runbook gives every Dagster process (run workers
+# inherit it): `ui` and the benchmarks set the same.
+DAGSTER_RUN_ENVIRONMENT = {EVENT_BATCH_SIZE_VARIABLE: EVENT_BATCH_SIZE, PARTITION_SUBSET_VARIABLE: "true"}
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
@@ -54,8 +61,8 @@ def dagster_storage_url(database_url: str) -> str:
 
 def prepare_dagster_environment(database_url: str) -> dict[str, str]:
     """Exports DAGSTER_HOME (with the project's dagster.yaml), DAGSTER_POSTGRES_URL,
-    DATABASE_URL and DAGSTER_EVENT_BATCH_SIZE for this process and the processes it
-    starts; returns them."""
+    DATABASE_URL and DAGSTER_RUN_ENVIRONMENT (where not set already) for this process and
+    the processes it starts; returns them."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
     if PROJECT_DAGSTER_YAML.is_file() and PROJECT_DAGSTER_YAML != (home / "dagster.yaml").resolve():
@@ -66,7 +73,7 @@ def prepare_dagster_environment(database_url: str) -> dict[str, str]:
         storage_url = dagster_storage_url(database_url)
     exported = {
         "DAGSTER_HOME": str(home), "DAGSTER_POSTGRES_URL": storage_url, "DATABASE_URL": database_url,
-        EVENT_BATCH_SIZE_VARIABLE: os.environ.get(EVENT_BATCH_SIZE_VARIABLE) or EVENT_BATCH_SIZE,
+        **{name: os.environ.get(name) or value for name, value in DAGSTER_RUN_ENVIRONMENT.items()},
     }
     os.environ.update(exported)
     return exported

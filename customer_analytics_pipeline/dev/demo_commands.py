@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import psycopg
@@ -28,7 +29,12 @@ from customer_analytics_pipeline.defs.partitions import (
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.defs.schedules import batches
-from customer_analytics_pipeline.dev.dagster_instance import get_instance
+from customer_analytics_pipeline.dev.dagster_instance import (
+    DAGSTER_STORAGE_DATABASE,
+    ensure_dagster_storage_database,
+    get_instance,
+    sqlalchemy_url,
+)
 from customer_analytics_pipeline.dev.demo.demo_database import (
     NotADemoDatabase,
     create_demo_source_tables,
@@ -37,12 +43,13 @@ from customer_analytics_pipeline.dev.demo.demo_database import (
     refuse_unless_demo_database,
 )
 from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings
+from customer_analytics_pipeline.dev.pgbouncer import PgBouncerUnavailable, running_pgbouncer
 from customer_analytics_pipeline.operations.commands import prepare_schema, say
 from customer_analytics_pipeline.operations.serve import STOP_SIGNALS, PortInUse, refuse_taken_port
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, load_settings
 
 # The command prints its own progress. Dagster's notices that single-run backfills and
-# freshness policies are beta/preview APIs (a choice documented in README), and
+# freshness policies are beta/preview APIs (a choice recorded in docs/decisions), and
 # platformdirs' note about XDG_RUNTIME_DIR, would only be noise here.
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
@@ -157,13 +164,36 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def pooled_dagster_storage(stack: ExitStack, database_url: str) -> None:
+    """Points DAGSTER_POSTGRES_URL (unless set already) at the ``dagster`` database through
+    a PgBouncer that ``stack`` stops, as README's production runbook has it; without
+    pgbouncer (or when it cannot start) Dagster reaches its storage directly."""
+    if os.environ.get("DAGSTER_POSTGRES_URL"):
+        return
+    try:
+        bouncer = stack.enter_context(running_pgbouncer(database_url))
+    except (PgBouncerUnavailable, RuntimeError, OSError) as error:
+        say(f"Dagster storage reached directly ({error})")
+        return
+    ensure_dagster_storage_database(database_url)
+    os.environ["DAGSTER_POSTGRES_URL"] = sqlalchemy_url(bouncer.url(DAGSTER_STORAGE_DATABASE))
+    say(f"Dagster storage through PgBouncer on 127.0.0.1:{bouncer.port}")
+
+
 def ui(args: argparse.Namespace) -> int:
     """Runs `dagster dev` (webserver + daemon) against the demo database until stopped by
     Ctrl-C or SIGTERM, either of which shuts `dagster dev` and every process it started
     down, whatever signal dispositions this command inherited (a script's `cmd &` starts
-    it with SIGINT ignored, which `dagster dev` would inherit and so never stop)."""
+    it with SIGINT ignored, which `dagster dev` would inherit and so never stop); Dagster's
+    storage through PgBouncer when it is installed."""
     refuse_taken_port(args.host, args.port)
     database = start_demo_database(args)
+    with ExitStack() as stack:
+        pooled_dagster_storage(stack, database.url())
+        return run_dagster_dev(args, database)
+
+
+def run_dagster_dev(args: argparse.Namespace, database: PostgresResource) -> int:
     instance = get_instance(database.url())
     with database.connect() as conn:
         sync_organization_partitions(instance, conn)

@@ -38,7 +38,7 @@ from customer_analytics_pipeline.warehouse.refresh import (
 )
 from customer_analytics_pipeline.warehouse.ticks import balanced_batches, organization_sizes, select_organizations_due
 
-# Exit codes (README's command table): 0 done; 1 a refresh or an ERROR check failed; 2
+# Exit codes (docs/operations.md, Commands): 0 done; 1 a refresh or an ERROR check failed; 2
 # refused before anything was written (a bad option or setting, an unknown organization,
 # a schema that needs `migrate`, a database that is not the demo's, a port in use); 3 the
 # database could not be used (unreachable, unknown, the role refused or lacking a privilege).
@@ -107,7 +107,8 @@ def migrate_command(args: argparse.Namespace) -> None:
         prepare_schema(database, source_indexes=args.source_indexes)
     except psycopg.errors.InsufficientPrivilege as error:
         raise CommandError(
-            f"migrate must run as the owner of the pipeline's objects (README's Least privilege): {describe(error)}",
+            "migrate must run as the owner of the pipeline's objects (docs/operations.md, Least privilege): "
+            + describe(error),
             EXIT_DATABASE,
         ) from error
     say("pipeline schema and view are current" + (", optional source indexes in place" if args.source_indexes else ""))

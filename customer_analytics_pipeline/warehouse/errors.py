@@ -25,7 +25,8 @@ HINTS: dict[type[Exception], str] = {
     "for a lock",
     psycopg.errors.IdleInTransactionSessionTimeout: "the session sat idle inside its transaction longer than "
     "CUSTOMER_ANALYTICS_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS; the server ended it and rolled it back",
-    psycopg.errors.InsufficientPrivilege: "the database role lacks a privilege: see README's GRANTs",
+    psycopg.errors.InsufficientPrivilege:
+        "the database role lacks a privilege: see docs/operations.md, Least privilege",
 }
 
 

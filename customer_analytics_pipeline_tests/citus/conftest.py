@@ -15,7 +15,7 @@ from customer_analytics_pipeline.dev.demo.synthetic_data import generate
 from customer_analytics_pipeline.warehouse.citus import distribute_source_tables
 from customer_analytics_pipeline.warehouse.migrations import apply_source_indexes, create_source_tables, migrate
 from customer_analytics_pipeline_tests.citus_cluster import citus_url, create_citus_database, drop_citus_database
-from customer_analytics_pipeline_tests.conftest import create_scratch_database, readme_runtime_grants
+from customer_analytics_pipeline_tests.conftest import create_scratch_database, documented_runtime_grants
 from customer_analytics_pipeline_tests.helpers import GENERATED
 
 
@@ -86,7 +86,7 @@ def twin(citus_database_url, make_scratch_database) -> Iterator[Twin]:
 
 @pytest.fixture
 def make_citus_role_for(citus_server_url) -> Iterator[Callable[[str], str]]:
-    """A LOGIN role with exactly README's runtime grants in a Citus database (Citus
+    """A LOGIN role with exactly the documented runtime grants in a Citus database (Citus
     propagates the role and the grants to the workers); its URL. Dropped after the test."""
     roles = []
 
@@ -95,7 +95,7 @@ def make_citus_role_for(citus_server_url) -> Iterator[Callable[[str], str]]:
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
             roles.append((role, database_url))
-            for statement in readme_runtime_grants(role):
+            for statement in documented_runtime_grants(role):
                 admin.execute(statement)
         return psycopg.conninfo.make_conninfo(database_url, user=role)
 

@@ -1,5 +1,5 @@
 """On Citus, runs keep their guarantees: through Dagster as the least-privilege runtime
-role (README's grants, which Citus carries to the shards), per-organization locks that
+role (the documented grants, which Citus carries to the shards), per-organization locks that
 make overlapping refreshes wait, and a plain "run migrate" when the application moved
 its tables to Citus after the pipeline's were created."""
 

@@ -1,4 +1,4 @@
-"""The checks pass or fail on extreme values, never by crashing (SPEC section 4):
+"""The checks pass or fail on extreme values, never by crashing (docs/contract.md, The eight checks):
 timestamps Python cannot hold (infinity, -infinity, BC and far-future years), sums
 past bigint, huge notes and segments. Planted directly in the source tables and in
 customer_analytics by the refresh step's own transaction, after it computed its rows and

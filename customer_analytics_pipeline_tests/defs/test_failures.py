@@ -96,7 +96,7 @@ def test_missing_privilege_fails_at_once(generated, database_url, make_role):
     as_role = make_role(database_url, without=["payments"])
     result = run_refresh(PostgresResource(database_url=as_role), organization_ids(generated))
     assert_fails_at_once(generated, result, "permission denied for table payments")
-    assert "README's GRANTs" in headline(result)
+    assert "docs/operations.md, Least privilege" in headline(result)
     assert rows(generated) == 0
 
 

@@ -1,4 +1,4 @@
-"""The runtime role needs only README's grants: refresh, checks and view run through
+"""The runtime role needs only the documented grants (docs/operations.md): refresh, checks and view run through
 Dagster as such a role, and a pending migration is reported, not attempted blindly."""
 
 from dagster import DagsterEventType, instance_for_test

@@ -1,6 +1,6 @@
 """No personal value of the source data (names, email, phone, note text, referral source)
 reaches Dagster's event storage or application_logs through the checks, whether they
-pass or fail (SPEC section 4: check output is masked)."""
+pass or fail (docs/contract.md, The eight checks: check output is masked)."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""The appointments view (SPEC section 3) against an independent pandas recomputation,
+"""The appointments view (docs/contract.md, The daily appointments view) against an independent pandas recomputation,
 plus its installation rules (versioned, idempotent, replaced when outdated) and the
 index its dashboard query needs."""
 

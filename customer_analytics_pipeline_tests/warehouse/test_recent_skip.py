@@ -1,4 +1,4 @@
-"""The skip rule of `recent` (SPEC section 2): a customer of the recent set is skipped only
+"""The skip rule of `recent` (docs/contract.md, customer_analytics): a customer of the recent set is skipped only
 when none of its client, booking, payment or referral rows was inserted, updated,
 deleted or moved since its row was computed. Every change here is one a watermark on
 `updated_at` or on the clock would miss: stamped weeks back (late sync, older than the

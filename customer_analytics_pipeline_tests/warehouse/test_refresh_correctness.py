@@ -1,4 +1,4 @@
-"""Each refresh mode against an independent pandas recomputation of SPEC section 2."""
+"""Each refresh mode against an independent pandas recomputation of docs/contract.md, customer_analytics,."""
 
 import random
 from datetime import timedelta

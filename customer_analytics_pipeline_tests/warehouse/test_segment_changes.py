@@ -1,4 +1,4 @@
-"""customer_segment_changes (SPEC section 6): every refresh logs each segment it changes,
+"""customer_segment_changes (docs/contract.md, Segment movements): every refresh logs each segment it changes,
 in its own transaction; the weekly view and retention read and trim that log."""
 
 from datetime import UTC, datetime, timedelta
@@ -264,16 +264,16 @@ def test_retention_deletes_only_old_rows_of_the_batch_in_small_batches(refreshed
     assert delete_expired_segment_changes(refreshed, batch, keep_days=730) == 0
 
 
-def readme_segment_queries() -> list[str]:
-    """The example queries of README's "Segment movements" section, in order."""
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+def documented_segment_queries() -> list[str]:
+    """The example queries of docs/contract.md's "Segment movements" section, in order."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text(encoding="utf-8")
     section = text.split("## Segment movements", 1)[1].split("\n## ", 1)[0]
     return [block.split("```", 1)[0].strip().rstrip(";") for block in section.split("```sql")[1:]]
 
 
-def test_readmes_example_queries_answer_what_they_say(refreshed):
+def test_the_documented_example_queries_answer_what_they_say(refreshed):
     insert_history(refreshed, synthetic_history(refreshed, [0, 1, 2, 9, 40, 70]))
-    this_week, lost_per_month = readme_segment_queries()
+    this_week, lost_per_month = documented_segment_queries()
     changes = change_frame(refreshed)
     utc = changes["changed_at_utc"]
     now = pd.Timestamp(refreshed.execute("SELECT now() AT TIME ZONE 'UTC'").fetchone()[0])

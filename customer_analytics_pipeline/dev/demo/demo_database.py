@@ -60,7 +60,7 @@ def refuse_unless_demo_database(conn: psycopg.Connection) -> None:
         f"refusing to use this database for demo data: {reason}. `demo` and `ui` only run on a database of "
         "their own: unset DATABASE_URL (an embedded server starts) or point it at a new, empty database. "
         "Against an application's database use `customer-analytics migrate`, `refresh` and `check`, and serve "
-        "Dagster as README's production runbook says."
+        "Dagster as docs/operations.md's production runbook says."
     )
 
 
