@@ -1,4 +1,4 @@
-"""The package's layers import one way: dev -> defs -> warehouse.
+"""The package's layers import one way: dev/operations -> defs -> warehouse.
 
 - ``warehouse/`` (the database layer) imports no Dagster and nothing of ``defs``, ``dev``
   or the root modules;
@@ -6,7 +6,11 @@
   ``settings.py`` imports only ``warehouse.connection`` of the package;
 - only ``dev/`` imports the demo generator (``dev.demo``) or the ``dev`` extra's
   libraries (numpy, pandas, ...), which production installs do not have;
-- ``dev/cli.py`` (``migrate``, ``refresh``, ``check``) loads neither at import.
+- ``operations/`` (the operators' commands) imports no Dagster module and, of the
+  package, only ``operations``, ``warehouse`` and ``settings``: it connects through the
+  warehouse layer and batches through ``warehouse.ticks``, never through ``defs``;
+- ``dev/cli.py`` and ``operations/commands.py`` (``migrate``, ``refresh``, ``check``)
+  load neither the demo generator nor the ``dev`` extra at import.
 
 Checked statically with ``ast`` over every ``.py`` file of the package (nothing is
 imported), then by importing in fresh interpreters. Also: a malformed setting fails
@@ -39,6 +43,9 @@ COMMAND_LINE_ENTRY = f"{PACKAGE}.__main__"
 SETTINGS = f"{PACKAGE}.settings"
 SETTINGS_MAY_IMPORT = (f"{PACKAGE}.warehouse.connection",)
 CLI = f"{PACKAGE}.dev.cli"
+OPERATIONS = f"{PACKAGE}.operations"
+OPERATIONS_MAY_IMPORT = (OPERATIONS, f"{PACKAGE}.warehouse", SETTINGS)
+OPERATOR_COMMANDS = f"{OPERATIONS}.commands"
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ def layer_violations(package_dir: Path) -> list[str]:
         where = path.relative_to(package_dir.parent)
         in_warehouse = is_within(name, f"{PACKAGE}.warehouse")
         in_dev = is_within(name, f"{PACKAGE}.dev")
+        in_operations = is_within(name, OPERATIONS)
         for imported in imports_of(path, name):
             module, at = imported.module, f"{where}:{imported.line}: imports {imported.module}"
             if in_warehouse and is_dagster(module):
@@ -161,6 +169,12 @@ def layer_violations(package_dir: Path) -> list[str]:
                 module, f"{PACKAGE}.warehouse"
             ):
                 violations.append(f"{at}: the warehouse layer imports only warehouse modules of the package")
+            if in_operations and is_dagster(module):
+                violations.append(f"{at}: operations/ must not import Dagster")
+            if in_operations and is_within(module, PACKAGE) and module != PACKAGE and not any(
+                is_within(module, allowed) for allowed in OPERATIONS_MAY_IMPORT
+            ):
+                violations.append(f"{at}: operations/ imports only operations, warehouse and settings of the package")
             if not in_dev and name != COMMAND_LINE_ENTRY and is_within(module, f"{PACKAGE}.dev"):
                 violations.append(f"{at}: only dev/ (and __main__.py) may import the dev layer")
             if not in_dev and is_within(module, DEMO):
@@ -171,18 +185,20 @@ def layer_violations(package_dir: Path) -> list[str]:
                 is_within(module, allowed) for allowed in SETTINGS_MAY_IMPORT
             ):
                 violations.append(f"{at}: settings.py imports only warehouse.connection of the package")
-    if CLI not in modules:
-        violations.append(f"{CLI} is missing")
-        return violations
-    for module, why in imported_at_import_time(CLI, modules).items():
-        if is_within(module, DEMO):
-            violations.append(f"importing dev/cli.py loads {module} ({why}): import the demo inside functions")
-        for imported in imports_of(modules[module], module):
-            if imported.at_import_time and top_level(imported.module) in DEV_EXTRA_MODULES:
+    for command_line in (CLI, OPERATOR_COMMANDS):
+        if command_line not in modules:
+            violations.append(f"{command_line} is missing")
+            continue
+        for module, why in imported_at_import_time(command_line, modules).items():
+            if is_within(module, DEMO):
                 violations.append(
-                    f"importing dev/cli.py loads {module} ({why}), which imports {imported.module} "
-                    f"at line {imported.line}"
-                )
+                    f"importing {command_line} loads {module} ({why}): import the demo inside functions")
+            for imported in imports_of(modules[module], module):
+                if imported.at_import_time and top_level(imported.module) in DEV_EXTRA_MODULES:
+                    violations.append(
+                        f"importing {command_line} loads {module} ({why}), which imports {imported.module} "
+                        f"at line {imported.line}"
+                    )
     return violations
 
 
@@ -217,15 +233,35 @@ INJECTED_VIOLATIONS = {
         "settings.py", "import customer_analytics_pipeline.defs.partitions\n", "only warehouse.connection"
     ),
     "cli imports the demo at module level": (
-        "dev/cli.py", "from customer_analytics_pipeline.dev.demo import synthetic_data\n", "dev/cli.py loads"
+        "dev/cli.py", "from customer_analytics_pipeline.dev.demo import synthetic_data\n", "dev.cli loads"
     ),
     "cli imports numpy at module level": ("dev/cli.py", "import numpy as np\n", "which imports numpy"),
+    "operations imports dagster": ("operations/commands.py", "import dagster\n", "operations/ must not import Dagster"),
+    "operations imports dagster inside a function": (
+        "operations/serve.py", "def f():\n    from dagster import DagsterInstance\n",
+        "operations/ must not import Dagster",
+    ),
+    "operations imports defs to connect": (
+        "operations/commands.py", "from customer_analytics_pipeline.defs.resources import PostgresResource\n",
+        "operations/ imports only",
+    ),
+    "operations imports defs to slice batches": (
+        "operations/commands.py", "from customer_analytics_pipeline.defs.schedules import batches\n",
+        "operations/ imports only",
+    ),
+    "operations imports dev": (
+        "operations/commands.py", "def f():\n    from customer_analytics_pipeline.dev import demo_commands\n",
+        "only dev/ (and __main__.py)",
+    ),
+    "operator commands import numpy at module level": (
+        "operations/commands.py", "import numpy as np\n", "which imports numpy"
+    ),
     "cli imports the demo through another module": (
-        "dev/cli.py", "from customer_analytics_pipeline.dev import demo_commands\n", "dev/cli.py loads"
+        "dev/cli.py", "from customer_analytics_pipeline.dev import demo_commands\n", "dev.cli loads"
     ),
     "cli imports the demo with importlib": (
         "dev/cli.py", "import importlib\nimportlib.import_module('customer_analytics_pipeline.dev.demo')\n",
-        "dev/cli.py loads",
+        "dev.cli loads",
     ),
 }
 
@@ -243,7 +279,8 @@ def test_each_rule_catches_a_violation(case, tmp_path):
 
 def test_the_cli_imports_demo_modules_only_inside_functions():
     """The lazy imports the rule above allows are really there (the rule is not vacuous)."""
-    lazy = [i for i in imports_of(PACKAGE_DIR / "dev" / "cli.py", CLI) if is_within(i.module, f"{PACKAGE}.dev.demo")]
+    lazy = [i for i in imports_of(PACKAGE_DIR / "dev" / "cli.py", CLI)
+            if is_within(i.module, DEMO) or is_within(i.module, f"{PACKAGE}.dev.demo_commands")]
     assert lazy and not any(i.at_import_time for i in lazy)
 
 
@@ -271,6 +308,24 @@ def test_importing_the_cli_loads_no_demo_generator_and_no_dev_extra():
         "import customer_analytics_pipeline.dev.demo_commands\n" + textwrap.dedent(LOADED_DEMO_OR_DEV_EXTRA)
     )
     assert control.returncode == 1 and f"{DEMO}.synthetic_data" in control.stdout, control
+
+
+def test_importing_the_operator_commands_loads_no_dagster_definitions_and_no_demo():
+    """The operators' commands in a fresh interpreter: nothing of ``defs`` (connections
+    and batches come from the warehouse layer), of ``dev``, of the demo or the dev extra."""
+    probe = f"""
+        import sys
+        import {OPERATOR_COMMANDS}
+        loaded = sorted(m for m in sys.modules if m.startswith(("{PACKAGE}.defs", "{PACKAGE}.dev"))
+                        or m in {DEV_EXTRA_MODULES!r})
+        print("\\n".join(loaded))
+        sys.exit(1 if loaded else 0)
+    """
+    result = run_python(probe)
+    assert result.returncode == 0, f"loaded:\n{result.stdout}\n{result.stderr}"
+    # The probe sees them when they are loaded.
+    control = run_python(probe.replace(OPERATOR_COMMANDS, f"{PACKAGE}.defs.resources"))
+    assert control.returncode == 1 and f"{PACKAGE}.defs.resources" in control.stdout, control
 
 
 def test_migrate_loads_no_demo_generator_and_no_dev_extra(scratch_database_url):

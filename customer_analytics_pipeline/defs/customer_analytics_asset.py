@@ -11,11 +11,10 @@ writes in batches, each organization's partition with its own counts
 each table per organization instead (no event for the partitions between them). The
 view needs no step: the refresh keeps its definition current, and check 8 runs here."""
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Optional
 
-import psycopg
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
@@ -54,6 +53,7 @@ from customer_analytics_pipeline.defs.partitions import (
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.settings import Settings
+from customer_analytics_pipeline.warehouse.batch_refresh import NoKnownOrganization, refresh_batch
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
     CUSTOMER_ANALYTICS_CHECKS,
     VIEW_CHECK,
@@ -63,8 +63,6 @@ from customer_analytics_pipeline.warehouse.checks.evaluation import (
 )
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.errors import describe
-from customer_analytics_pipeline.warehouse.migrations import ensure_schema_current
-from customer_analytics_pipeline.warehouse.organizations import listed, missing_organizations
 from customer_analytics_pipeline.warehouse.refresh import (
     REFRESH_CODE_VERSION,
     OrganizationRefresh,
@@ -72,14 +70,9 @@ from customer_analytics_pipeline.warehouse.refresh import (
     RefreshMode,
     RefreshParameters,
     RefreshResult,
-    normalize_organization_ids,
     parse_as_of,
-    refresh_customer_analytics,
 )
-from customer_analytics_pipeline.warehouse.run_history import record_success
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
-from customer_analytics_pipeline.warehouse.segment_history import delete_expired_segment_changes
-from customer_analytics_pipeline.warehouse.views import VIEW_CODE_VERSION, VIEW_NAME, ensure_view
 
 # Dagster concurrency pool capping refresh steps that hit the database at once (its limit
 # is set in dagster.yaml).
@@ -280,34 +273,6 @@ def no_organization_in_run(tags: Mapping[str, str]) -> str:
     return "the run resolves to no organization: launch it for organization partitions"
 
 
-def refuse_unless_some_organization_exists(conn: psycopg.Connection, partition_keys: Sequence[str]) -> None:
-    """Fails the run at once, naming them, when no partition of the run has an
-    organizations row: such a run would refresh nothing and report success. (Some
-    missing are only warned about: an organization deleted since its partition was made.)"""
-    organization_ids = normalize_organization_ids(partition_keys)
-    missing = missing_organizations(conn, organization_ids)
-    if len(missing) == len(organization_ids):
-        raise Failure(
-            description=f"the run resolves to no organization: no organizations row for its {len(missing)} "
-            f"partition(s) {listed(missing)}",
-            allow_retries=False,
-        )
-
-
-def expire_segment_history(
-    context: AssetExecutionContext, conn: psycopg.Connection, organization_ids: list[str], keep_days: int
-) -> int | None:
-    """Retention, after the refresh has committed: how many change rows it deleted, or
-    None when a database error (a lock wait past lock_timeout, say) stopped it. That is a
-    warning, left to the next full run: failing would retry a refresh whose rows are
-    already committed, and report a run whose tables are fresh as failed."""
-    try:
-        return delete_expired_segment_changes(conn, organization_ids, keep_days)
-    except psycopg.Error as error:
-        context.log.warning(f"customer_segment_changes retention stopped, left to the next full run: {describe(error)}")
-        return None
-
-
 def organizations_of_step(context: AssetExecutionContext, config: CustomerAnalyticsConfig) -> list[str]:
     """The organizations this step refreshes: ``config.organizations`` when given (known
     organization partitions, the run's own among them), else every partition of the run."""
@@ -345,45 +310,37 @@ def refresh_organizations(
 ) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
     """Refreshes the run's organizations together, in one transaction (per organization
     when bad data in some must not block the others); a full run then deletes the
-    batch's change rows past the history window; then the eight checks of those organizations.
-    A failed ERROR check fails the step (no retry: the rows are committed) after its
-    results are reported."""
-    committed: list[str] = []
-    expired_rows_deleted = None
+    batch's change rows past the history window (``batch_refresh``); then the eight checks
+    of those organizations. A failed ERROR check fails the step (no retry: the rows are
+    committed) after its results are reported."""
     try:
         parameters = refresh_parameters(config, run_start(context))
         organization_ids = organizations_of_step(context, config)
         if not organization_ids:
             raise Failure(description=no_organization_in_run(context.run.tags), allow_retries=False)
-        context.log.info(
-            f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, "
-            f"as_of={parameters.as_of.isoformat()}"
-        )
-        with database_failures_as_dagster_failures("customer_analytics refresh", context.retry_number), \
-                database.connect(watch_lock_waits=True) as conn:
-            for migration in ensure_schema_current(conn):
-                context.log.info(f"applied migration {migration.version:04d}_{migration.name}")
-            refuse_unless_some_organization_exists(conn, organization_ids)
-            if ensure_view(conn):
-                context.log.info(f"view {VIEW_NAME} (re)created (definition {VIEW_CODE_VERSION})")
-            try:
-                result = refresh_customer_analytics(
-                    conn, organization_ids, parameters, log=context.log.info,
-                    before_commit=lambda conn, result: record_success(conn, result, context.run.run_id),
-                )
-            except OrganizationsFailed as failed:
-                committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
-                if failed.refreshed:
-                    yield from materialization_events(failed.refreshed, None, None)
-                raise partial_failure(context, failed) from None
-            if parameters.mode == "full":
-                expired_rows_deleted = expire_segment_history(
-                    context, conn, organization_ids, settings.segment_history_days
-                )
-            schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
     except Exception as error:
-        record_final_failure(context, database, error, config.mode, committed, config.organizations)
+        record_final_failure(context, database, error, config.mode, [], config.organizations)
         raise
+    context.log.info(
+        f"refreshing {len(organization_ids)} organization(s), mode={parameters.mode}, "
+        f"as_of={parameters.as_of.isoformat()}"
+    )
+    with database_failures_as_dagster_failures("customer_analytics refresh", context.retry_number):
+        try:
+            batch = refresh_batch(
+                database.connect, context.run.run_id, organization_ids, parameters, settings.segment_history_days,
+                log=context.log.info, warn=context.log.warning,
+                is_final_failure=lambda error: not will_retry(error, context.retry_number),
+            )
+        except NoKnownOrganization as error:
+            raise Failure(description=str(error), allow_retries=False) from None
+        except OrganizationsFailed as failed:
+            if failed.refreshed:
+                yield from materialization_events(failed.refreshed, None, None)
+            raise partial_failure(context, failed) from None
+        with database.connect() as conn:
+            schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
+    result, expired_rows_deleted = batch.result, batch.expired_rows_deleted
     if result.unknown_organization_ids:
         context.log.warning(
             f"{len(result.unknown_organization_ids)} partition(s) have no organizations row and were left empty: "

@@ -4,12 +4,11 @@ step at once with its cause in the headline (the error classes live in ``warehou
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import psycopg
 from dagster import Backoff, Failure, RetryPolicy
 
 from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.warehouse import batch_refresh
 from customer_analytics_pipeline.warehouse.errors import describe, is_transient
-from customer_analytics_pipeline.warehouse.run_history import record_failure
 
 # Retries only what is_transient lets through: everything else becomes a
 # Failure(allow_retries=False) in database_failures_as_dagster_failures.
@@ -41,12 +40,8 @@ def record_failure_on_own_connection(
     database: PostgresResource, run_id: str, cause: str, mode: str | None, organization_ids: Sequence[str],
     committed_organization_ids: Sequence[str] = (),
 ) -> str | None:
-    """Appends a refresh's failure row to application_logs on a connection of its own
-    (the refresh's may be gone: a lost connection, a session the server ended). Best
-    effort: None when written, else why it could not be (the database is down, say)."""
-    try:
-        with database.connect() as conn:
-            record_failure(conn, run_id, cause, mode, organization_ids, committed_organization_ids)
-    except (psycopg.Error, ValueError) as error:  # ValueError: a malformed DATABASE_URL
-        return describe(error)
-    return None
+    """``batch_refresh.record_failure_on_own_connection`` on ``database``: None when
+    written, else why it could not be."""
+    return batch_refresh.record_failure_on_own_connection(
+        database.connect, run_id, cause, mode, organization_ids, committed_organization_ids
+    )

@@ -4,7 +4,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
-from dagster import DagsterInstance, DynamicPartitionsDefinition
+from dagster import (
+    DagsterInstance,
+    DagsterInvalidInvocationError,
+    DynamicPartitionsDefinition,
+    PartitionKeyRange,
+    partition_loading_context,
+)
 
 from customer_analytics_pipeline.warehouse.organizations import organization_keys
 
@@ -51,13 +57,15 @@ def sync_organization_partitions(instance: DagsterInstance, conn: psycopg.Connec
     return changes
 
 
-def partition_range(all_keys: Sequence[str], start: str, end: str) -> list[str]:
-    """The keys from ``start`` to ``end`` inclusive, in partition order (a range run's keys)."""
-    try:
-        first, last = all_keys.index(start), all_keys.index(end)
-    except ValueError as error:
-        raise ValueError(f"partition range {start}..{end} names an unknown organization partition") from error
-    return list(all_keys[first : last + 1])
+def partition_range(instance: DagsterInstance, start: str, end: str) -> list[str]:
+    """The organization partitions from ``start`` to ``end`` inclusive, in partition order
+    (a range run's keys), as Dagster resolves the range; ValueError when either end is
+    not a partition."""
+    with partition_loading_context(dynamic_partitions_store=instance):
+        try:
+            return list(organizations_partitions.get_partition_keys_in_range(PartitionKeyRange(start, end)))
+        except DagsterInvalidInvocationError as error:
+            raise ValueError(f"partition range {start}..{end} names an unknown organization partition") from error
 
 
 def organizations_of_run(
@@ -70,8 +78,7 @@ def organizations_of_run(
     if listed is not None:
         return list(listed)
     if PARTITION_RANGE_START_TAG in tags:
-        all_keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
-        return partition_range(all_keys, tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG])
+        return partition_range(instance, tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG])
     if PARTITION_TAG in tags:
         return [tags[PARTITION_TAG]]
     return None

@@ -9,12 +9,7 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from customer_analytics_pipeline.settings import Settings
-from customer_analytics_pipeline.warehouse.connection import (
-    SessionLimits,
-    connect,
-    embedded_database_url,
-    validated_url,
-)
+from customer_analytics_pipeline.warehouse.connection import Database, SessionLimits
 
 DEFAULT_LIMITS = SessionLimits()
 
@@ -65,18 +60,23 @@ class PostgresResource(ConfigurableResource):
     def uses_embedded_server(self) -> bool:
         return not self.database_url
 
+    def database(self) -> Database:
+        """The warehouse layer's handle on the same database and session limits."""
+        return Database(
+            self.database_url or None,
+            self.embedded_data_dir,
+            SessionLimits(
+                self.statement_timeout_seconds, self.lock_timeout_seconds, self.idle_in_transaction_timeout_seconds
+            ),
+        )
+
     def url(self) -> str:
         """The libpq URL to connect to (starts the embedded server when needed)."""
-        if self.database_url:
-            return validated_url(self.database_url)
-        return embedded_database_url(self.embedded_data_dir)
+        return self.database().connection_url()
 
     @contextmanager
     def connect(self, watch_lock_waits: bool = False) -> Iterator[psycopg.Connection]:
         """A new autocommit connection with the session limits set; with
         ``watch_lock_waits`` a lock timeout names who held the lock (see ``connect``)."""
-        limits = SessionLimits(
-            self.statement_timeout_seconds, self.lock_timeout_seconds, self.idle_in_transaction_timeout_seconds
-        )
-        with connect(self.url(), limits, watch_lock_waits) as conn:
+        with self.database().connect(watch_lock_waits) as conn:
             yield conn

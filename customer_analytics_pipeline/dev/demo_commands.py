@@ -29,7 +29,6 @@ from customer_analytics_pipeline.defs.partitions import (
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.defs.schedules import batches
-from customer_analytics_pipeline.dev.cli import database_from_environment, prepare_schema, say
 from customer_analytics_pipeline.dev.dagster_instance import (
     DAGSTER_STORAGE_DATABASE,
     ensure_dagster_storage_database,
@@ -38,14 +37,16 @@ from customer_analytics_pipeline.dev.dagster_instance import (
 )
 from customer_analytics_pipeline.dev.demo.demo_database import (
     NotADemoDatabase,
+    create_demo_source_tables,
     demo_organization_count,
     load_demo_data,
     refuse_unless_demo_database,
 )
 from customer_analytics_pipeline.dev.demo.synthetic_data import GeneratorSettings
 from customer_analytics_pipeline.dev.pgbouncer import PgBouncerUnavailable, running_pgbouncer
-from customer_analytics_pipeline.dev.serve import STOP_SIGNALS, PortInUse, refuse_taken_port
-from customer_analytics_pipeline.settings import load_settings
+from customer_analytics_pipeline.operations.commands import prepare_schema, say
+from customer_analytics_pipeline.operations.serve import STOP_SIGNALS, PortInUse, refuse_taken_port
+from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, load_settings
 
 # The command prints its own progress. Dagster's notices that single-run backfills and
 # freshness policies are beta/preview APIs (a choice recorded in docs/decisions), and
@@ -122,12 +123,14 @@ def print_summary(conn: psycopg.Connection) -> None:
 def start_demo_database(args: argparse.Namespace) -> PostgresResource:
     """DATABASE_URL's database or the embedded one, refused unless it is the demo's own;
     then the schema and, when it has none yet (or on --reload), the demo data."""
-    database = database_from_environment(load_settings())
+    database = PostgresResource.from_settings(load_settings(), os.environ.get(DATABASE_URL_VARIABLE) or None)
     where = f"embedded PostgreSQL in {database.embedded_data_dir}" if database.uses_embedded_server else "DATABASE_URL"
     say(f"database: {where}")
     with database.connect() as conn:
         refuse_unless_demo_database(conn)
-    prepare_schema(database, demo_tables=True, source_indexes=True)
+    with database.connect() as conn:
+        create_demo_source_tables(conn)
+    prepare_schema(database.database(), source_indexes=True)
     with database.connect() as conn:
         organizations = demo_organization_count(conn)
         if organizations and not args.reload:

@@ -136,3 +136,23 @@ def connect(url: str, limits: SessionLimits, watch_lock_waits: bool = False) -> 
             ),
         )
         yield conn
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where the pipeline's connections go: ``url``, or the embedded server on
+    ``embedded_data_dir`` when it is None, every session bounded by ``limits``."""
+
+    url: str | None = None
+    embedded_data_dir: str = ".pgdata"
+    limits: SessionLimits = SessionLimits()
+
+    def connection_url(self) -> str:
+        """The libpq URL to connect to (starts the embedded server when needed)."""
+        return validated_url(self.url) if self.url else embedded_database_url(self.embedded_data_dir)
+
+    @contextmanager
+    def connect(self, watch_lock_waits: bool = False) -> Iterator[psycopg.Connection]:
+        """A new autocommit connection (see ``connect``)."""
+        with connect(self.connection_url(), self.limits, watch_lock_waits) as conn:
+            yield conn

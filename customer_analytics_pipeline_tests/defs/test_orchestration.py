@@ -114,8 +114,7 @@ def test_one_scheduled_batch_runs_for_real(generated, database_url, instance):
     with build_schedule_context(instance=instance, scheduled_execution_time=tick,
                                 resources={"database": PostgresResource(database_url=database_url)}) as context:
         request = small_runs.evaluate_tick(context).run_requests[0]
-    batch = partition_range(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME),
-                            request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
+    batch = partition_range(instance, request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
     job = refresh_job(database_url)
 
     result = job.execute_in_process(instance=instance, run_config=request.run_config, tags=request.tags)

@@ -59,13 +59,13 @@ def schedules(customers_per_run: int = 50_000):
     return hourly, nightly
 
 
-def organizations_of(request: RunRequest, keys) -> list[str]:
+def organizations_of(request: RunRequest, instance) -> list[str]:
     """What a run request refreshes: its config's organizations, else its whole range."""
     organizations = request.run_config["ops"]["customer_analytics"]["config"].get("organizations")
     if organizations is not None:
         assert request.tags[PARTITION_TAG] == organizations[0] and PARTITION_RANGE_START_TAG not in request.tags
         return list(organizations)
-    return partition_range(keys, request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
+    return partition_range(instance, request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG])
 
 
 def evaluate(schedule, instance, database_url, tick):
@@ -78,11 +78,10 @@ def evaluate(schedule, instance, database_url, tick):
                                 resources={"database": PostgresResource(database_url=database_url)}) as context:
         data = schedule.evaluate_tick(context)
     job = refresh_job(database_url)
-    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
     for request in data.run_requests or []:
         result = job.execute_in_process(instance=instance, run_config=request.run_config, tags=request.tags)
         assert result.success
-        assert partitions_with_events(instance, result.run_id) == set(organizations_of(request, keys))
+        assert partitions_with_events(instance, result.run_id) == set(organizations_of(request, instance))
     return data
 
 
@@ -144,7 +143,7 @@ def test_ticks_refresh_exactly_what_changed_and_leave_every_organization_exact(f
     keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
 
     night = evaluate(nightly, instance, database_url, T0)
-    covered = [o for request in night.run_requests for o in organizations_of(request, keys)]
+    covered = [o for request in night.run_requests for o in organizations_of(request, instance)]
     assert sorted(covered) == sorted(keys) and len(night.run_requests) > 1
     assert_matches_oracle(fifty, T0)
 
@@ -153,7 +152,7 @@ def test_ticks_refresh_exactly_what_changed_and_leave_every_organization_exact(f
         tick = T0 + timedelta(hours=hours)
         expected = moved_organizations(fifty, tick) | (set(changed) if hours == 1 else set())
         data = evaluate(hourly, instance, database_url, tick)
-        refreshed = [o for request in data.run_requests or [] for o in organizations_of(request, keys)]
+        refreshed = [o for request in data.run_requests or [] for o in organizations_of(request, instance)]
         assert sorted(refreshed) == sorted(expected)
         assert_matches_oracle(fifty, tick)
 
@@ -162,21 +161,20 @@ def test_ticks_refresh_exactly_what_changed_and_leave_every_organization_exact(f
     expected = moved_organizations(fifty, later)
     assert expected
     data = evaluate(hourly, instance, database_url, later)
-    assert sorted(o for r in data.run_requests for o in organizations_of(r, keys)) == sorted(expected)
+    assert sorted(o for r in data.run_requests for o in organizations_of(r, instance)) == sorted(expected)
     assert_matches_oracle(fifty, later)
 
 
 def test_runs_are_balanced_by_customers(fifty, database_url, instance):
     hourly, nightly = schedules(customers_per_run=60)
-    keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
     sizes = dict(fifty.execute("SELECT o.id::text, count(c.*) FROM organizations AS o"
                                " LEFT JOIN square_existing_clients AS c ON c.organization_id = o.id GROUP BY 1"))
     data = evaluate(nightly, instance, database_url, T0)
     for request in data.run_requests:
-        organizations = organizations_of(request, keys)
+        organizations = organizations_of(request, instance)
         assert len(organizations) == 1 or sum(max(1, sizes[o]) for o in organizations) <= 60
-    assert any(sizes[organizations_of(r, keys)[0]] > 60 for r in data.run_requests if len(organizations_of(r, keys))
-               == 1)
+    assert any(sizes[organizations_of(r, instance)[0]] > 60 for r in data.run_requests
+               if len(organizations_of(r, instance)) == 1)
 
 
 def quiet_database(conn, instance, organizations=3):

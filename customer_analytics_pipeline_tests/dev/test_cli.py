@@ -180,6 +180,33 @@ def test_refresh_command_refreshes_and_reports_bad_data_per_organization(applica
         assert "C-OVERFLOW" in error
 
 
+def test_full_refresh_command_applies_the_segment_history_retention(application_database, tmp_path):
+    """The command's full refresh is the asset's batch: change rows older than
+    CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS are deleted after it commits, a recent run
+    keeps them, and each batch writes its success row."""
+    env = {"DATABASE_URL": application_database, "CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "30"}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    assert run_cli("refresh", "--mode", "full", env=env, cwd=tmp_path).returncode == 0
+    with psycopg.connect(application_database, autocommit=True) as conn:
+        aged = conn.execute(
+            "UPDATE customer_segment_changes SET changed_at = changed_at - interval '40 days'").rowcount
+    assert aged > 0
+
+    completed = run_cli("refresh", "--mode", "recent", env=env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    with psycopg.connect(application_database) as conn:
+        assert conn.execute("SELECT count(*) FROM customer_segment_changes").fetchone()[0] == aged
+
+    completed = run_cli("refresh", "--mode", "full", env=env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"{aged} change row(s) past 30 days deleted" in completed.stdout
+    with psycopg.connect(application_database) as conn:
+        assert conn.execute("SELECT count(*) FROM customer_segment_changes").fetchone()[0] == 0
+        successes = conn.execute(
+            "SELECT count(*) FROM application_logs WHERE payload->>'status' = 'success'").fetchone()[0]
+    assert successes == 2  # the recent run found nothing changed: no batch, no row
+
+
 def test_refresh_command_refuses_bad_input(tmp_path, application_database):
     for arguments, message in [
         (("--organization", "not-a-uuid"), "organization partition key 'not-a-uuid' is not a UUID"),
