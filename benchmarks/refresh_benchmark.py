@@ -1,4 +1,4 @@
-"""Refresh benchmark (issue 9): what the nightly full refresh, the hourly `recent`, their
+"""Refresh benchmark: what the nightly full refresh, the hourly `recent`, their
 checks, a scheduled tick through Dagster and the dashboard view cost, side by side in
 one run, against a floor of one plain read and one plain write.
 
@@ -474,9 +474,9 @@ TARGETS = (
     ("view_p95", 50.0, "≤ 50 ms"),
     ("view_largest", 50.0, "≤ 50 ms"),
     ("process_memory", 500.0, "≤ 500 MB"),
-    ("change_log_full_share", 0.05, "≤ 5% of the full refresh (issue 10)"),
-    ("change_log_nightly_share", 0.05, "≤ 5% of the full refresh (issue 10)"),
-    ("change_log_recent_share", 0.05, "≤ 5% of the recent refresh (issue 10)"),
+    ("change_log_full_share", 0.05, "≤ 5% of the full refresh (the change log's target)"),
+    ("change_log_nightly_share", 0.05, "≤ 5% of the full refresh (the change log's target)"),
+    ("change_log_recent_share", 0.05, "≤ 5% of the recent refresh (the change log's target)"),
 )
 GROWING_UNITS = ("s", "ms", "MB", "")
 
@@ -721,7 +721,7 @@ def refresh_two_at_once(url: str, batches: Sequence[Sequence[str]], as_of: datet
     return elapsed_since(started), sum(inserted)
 
 
-# The data-modifying CTE by which the refresh statements log segment changes (SPEC section 6).
+# The data-modifying CTE by which the refresh statements log segment changes (docs/contract.md, Segment movements).
 SEGMENT_LOG_CTE = re.compile(r",\nsegment_changes AS \(\n.*?\n\)\n", re.DOTALL)
 SEGMENT_LOGGING_FILES = (refresh_module.UPSERT_TEMPLATE_SQL, refresh_module.UPDATE_SEGMENTS_SQL)
 # The pipeline's tables, as one SQL list: what a full refresh into an empty table starts
@@ -1233,7 +1233,7 @@ def report_text(command: str, info: dict[str, str], sizes: Sequence[int], result
     lines += ["", f"Details at {names[-1]}:", ""]
     lines += [f"- {label}: {notes_of[-1]}" for label, notes_of in notes if notes_of]
     largest = results[-1]
-    lines += ["", f"Targets of issue 9 at {names[-1]}:", "",
+    lines += ["", f"Targets at {names[-1]}:", "",
               "| figure | measured | target | met |", "|---|---:|---|---|"]
     for key, bound, reads in TARGETS:
         figure = largest.get(key)
@@ -1263,7 +1263,7 @@ METHOD = """How it is measured (`benchmarks/refresh_benchmark.py`, one scratch d
   steps (untimed), as autovacuum would in the hour between runs; plain ANALYZE after the change.
 - Checks: `evaluate_checks` for each batch right after that batch's refresh, as in its run, in the full and
   in the changed `recent` (timed apart from the refresh).
-- Change log (issue 10): batches refreshed twice more, with the refresh's SQL as committed and with the CTE
+- Change log: batches refreshed twice more, with the refresh's SQL as committed and with the CTE
   that writes `customer_segment_changes` cut out (alternating which runs first), each in a transaction that is
   rolled back, then VACUUM (ANALYZE) of the pipeline's tables. After the full refresh: every fourth batch as
   a full into an empty table (the pipeline's tables truncated inside the transaction), and the batches

@@ -5,14 +5,15 @@
 -- A client deleted meanwhile is skipped, as in the upsert.
 -- Citus (docs/citus.md): the batch's clients and stored fingerprints are CTEs filtered
 -- by the batch, with no correlated subquery (Citus cannot correlate a distributed table
--- with the temporary tables here); PostgreSQL inlines them into the same semi-join and
--- anti-join as EXISTS / NOT EXISTS.
-WITH batch_clients AS (
+-- with the temporary tables here). MATERIALIZED makes PostgreSQL read each once by the
+-- batch filter too: inlined, the misestimated pair-of-columns joins took 8-15 s per
+-- batch of a nightly at 20,000 organizations.
+WITH batch_clients AS MATERIALIZED (
     SELECT organization_id, square_customer_id
     FROM square_existing_clients
     WHERE organization_id = ANY(%(organization_ids)s::uuid[])
 ),
-stored AS (
+stored AS MATERIALIZED (
     SELECT organization_id, square_customer_id, fingerprint
     FROM customer_analytics_source_fingerprints
     WHERE organization_id = ANY(%(organization_ids)s::uuid[])
