@@ -22,17 +22,22 @@ import json
 import socket
 
 import psutil
-from dagster import DagsterEventType, DefaultRunLauncher
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
-from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster import DagsterRun, DefaultRunLauncher
 
-# The engine event a run worker writes first thing, with its pid in the metadata
-# (dagster/_grpc/impl.py, _run_in_subprocess).
-RUN_WORKER_STARTED = "Started process for run (pid: "
+# Dagster's run-launcher internals without a public name in 1.13 live in one adapter.
+from customer_analytics_pipeline.defs.dagster_internals import (
+    GRPC_INFO_TAG,
+    CheckRunHealthResult,
+    WorkerStatus,
+    run_worker_pid,
+    run_worker_started_event,
+)
+
 # Slack between a process's creation time and the first event it logs: a pid found alive
 # but created after that event was reused by another process.
 CREATE_TIME_SLACK_SECONDS = 1.0
+
+__all__ = ["PidCheckingRunLauncher", "code_server_is_local", "run_worker_started_event"]
 
 
 class PidCheckingRunLauncher(DefaultRunLauncher):
@@ -48,7 +53,7 @@ class PidCheckingRunLauncher(DefaultRunLauncher):
         started = run_worker_started_event(self._instance, run.run_id)
         if started is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "the run worker has not logged its pid yet")
-        pid = int(started.event_log_entry.dagster_event.engine_event_data.metadata["pid"].value)
+        pid = run_worker_pid(started)
         try:
             process = psutil.Process(pid)
             alive = (
@@ -70,9 +75,3 @@ def code_server_is_local(run: DagsterRun) -> bool:
         return False
     server = json.loads(run.tags[GRPC_INFO_TAG])
     return "socket" in server or server.get("host") in {"localhost", "127.0.0.1", "::1", socket.gethostname()}
-
-
-def run_worker_started_event(instance, run_id: str):
-    """The run worker's "Started process for run (pid: N)." event record, or None."""
-    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
-    return next((r for r in records if (r.event_log_entry.message or "").startswith(RUN_WORKER_STARTED)), None)
