@@ -10,7 +10,6 @@ from unittest import mock
 import psycopg
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
-from customer_analytics_pipeline.defs import customer_analytics_asset
 from customer_analytics_pipeline.defs.appointments_view_asset import analytics_appointments_by_location_daily
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
@@ -18,6 +17,7 @@ from customer_analytics_pipeline.defs.partitions import (
     PARTITION_RANGE_START_TAG,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.warehouse import batch_refresh
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
 from customer_analytics_pipeline_tests.helpers import anchor, customer_analytics, largest_organization, organization_ids
 
@@ -36,7 +36,7 @@ def committed_by_the_refresh(statements: Sequence[str], params: dict | None = No
     """Inside the block, the refresh step runs ``statements`` in its own transaction,
     after it wrote its rows and its run-history row, just before it commits: what a
     faulty refresh would commit, and what its checks must then see."""
-    refresh = customer_analytics_asset.refresh_customer_analytics
+    refresh = batch_refresh.refresh_customer_analytics
 
     def corrupting_refresh(conn, organization_ids, parameters, log=lambda message: None,
                            before_commit=lambda conn, result: None):
@@ -47,7 +47,7 @@ def committed_by_the_refresh(statements: Sequence[str], params: dict | None = No
 
         return refresh(conn, organization_ids, parameters, log=log, before_commit=corrupt_then_commit)
 
-    with mock.patch.object(customer_analytics_asset, "refresh_customer_analytics", corrupting_refresh):
+    with mock.patch.object(batch_refresh, "refresh_customer_analytics", corrupting_refresh):
         yield
 
 
