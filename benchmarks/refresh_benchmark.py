@@ -1351,17 +1351,24 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = arguments(argv)
+def start_benchmark(script: str, server_url: str | None, argv: Sequence[str] | None) -> tuple[str, str]:
+    """What both benchmarks do first: quiet Dagster's beta/preview notices, make SIGTERM
+    end the run like Ctrl-C (so scratch databases are still dropped), and return the
+    server's URL (``server_url``, else the embedded server) and the command as run,
+    minus that URL (it may hold a password)."""
     for warning in (dagster.BetaWarning, dagster.PreviewWarning):
         warnings.filterwarnings("ignore", category=warning)
-    # SIGTERM ends the run like Ctrl-C does, so the scratch database is still dropped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    server = args.server_url or embedded_database_url(load_settings().embedded_data_dir)
-    # The command as run, minus the server's URL (it may hold a password).
-    command = " ".join(["python benchmarks/refresh_benchmark.py", *(
+    server = server_url or embedded_database_url(load_settings().embedded_data_dir)
+    command = " ".join([f"python benchmarks/{script}", *(
         "<url>" if "://" in argument or "host=" in argument else argument
         for argument in (argv if argv is not None else sys.argv[1:]))])
+    return server, command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+    server, command = start_benchmark("refresh_benchmark.py", args.server_url, argv)
     started = time.perf_counter()
     results = []
     with scratch_database(server) as url:

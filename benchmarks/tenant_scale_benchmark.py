@@ -28,10 +28,8 @@ and between this benchmark's markers in ``--report`` (default ``docs/performance
 
 import argparse
 import os
-import signal
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,8 +43,8 @@ from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
 from customer_analytics_pipeline.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.dev.dagster_instance import PARTITION_SUBSET_VARIABLE
-from customer_analytics_pipeline.settings import Settings, load_settings
-from customer_analytics_pipeline.warehouse.connection import SessionLimits, connect, embedded_database_url
+from customer_analytics_pipeline.settings import Settings
+from customer_analytics_pipeline.warehouse.connection import SessionLimits, connect
 from customer_analytics_pipeline.warehouse.migrations import apply_source_indexes, create_source_tables, migrate
 from customer_analytics_pipeline.warehouse.organizations import organization_keys
 
@@ -69,6 +67,7 @@ from refresh_benchmark import (  # noqa: E402  (a sibling script, not a package)
     reset_schema,
     scratch_database,
     settle,
+    start_benchmark,
     timed_database_work,
     write_report,
 )
@@ -295,14 +294,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
-    for warning in (dagster.BetaWarning, dagster.PreviewWarning):
-        warnings.filterwarnings("ignore", category=warning)
-    # SIGTERM ends the run like Ctrl-C does, so the scratch databases are still dropped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    server = args.server_url or embedded_database_url(load_settings().embedded_data_dir)
-    command = " ".join(["python benchmarks/tenant_scale_benchmark.py", *(
-        "<url>" if "://" in argument or "host=" in argument else argument
-        for argument in (argv if argv is not None else sys.argv[1:]))])
+    server, command = start_benchmark("tenant_scale_benchmark.py", args.server_url, argv)
     started = time.perf_counter()
     results = []
     with scratch_database(server) as url:
