@@ -7,8 +7,9 @@ A run covers a range of organization partitions, or, for the hourly tick's organ
 scattered over the partitions, names them in ``organizations`` (tagged with the first
 one's partition). A range run yields both outputs, whose per-partition events Dagster
 writes in batches, each organization's partition with its own counts
-(``partition_metadata.py``); a run of listed organizations yields one materialization of
-each table per organization instead (no event for the partitions between them). The
+(``partition_events.py``); a run of listed organizations logs one materialization of
+each table per organization instead, as one batch (no event for the partitions between
+them). The
 view needs no step: the refresh keeps its definition current, and check 8 runs here."""
 
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Config,
+    DagsterEvent,
     Failure,
     FreshnessPolicy,
     MaterializeResult,
@@ -44,7 +46,7 @@ from customer_analytics_pipeline.defs.failures import (
     will_retry,
 )
 from customer_analytics_pipeline.defs.metadata import column_schema
-from customer_analytics_pipeline.defs.partition_metadata import set_partition_metadata
+from customer_analytics_pipeline.defs.partition_events import batched_materializations, set_partition_metadata
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
     PARTITION_RANGE_END_TAG,
@@ -205,7 +207,7 @@ def record_final_failure(
         context.log.warning(f"could not record the failure in application_logs: {not_recorded}")
 
 
-def materialization_events(
+def organization_materializations(
     result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema | None
 ) -> Iterator[AssetMaterialization]:
     """One materialization of each table per organization of ``result``, with that
@@ -307,7 +309,7 @@ def check_results(
 
 def refresh_organizations(
     context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource, settings: Settings
-) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
+) -> Iterator[DagsterEvent | MaterializeResult | AssetCheckResult]:
     """Refreshes the run's organizations together, in one transaction (per organization
     when bad data in some must not block the others); a full run then deletes the
     batch's change rows past the history window (``batch_refresh``); then the eight checks
@@ -336,7 +338,8 @@ def refresh_organizations(
             raise Failure(description=str(error), allow_retries=False) from None
         except OrganizationsFailed as failed:
             if failed.refreshed:
-                yield from materialization_events(failed.refreshed, None, None)
+                yield from batched_materializations(
+                    context, organization_materializations(failed.refreshed, None, None))
             raise partial_failure(context, failed) from None
         with database.connect() as conn:
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
@@ -356,7 +359,8 @@ def refresh_organizations(
     if config.organizations is None:
         yield from range_outputs(context, result, expired_rows_deleted, schema)
     else:
-        yield from materialization_events(result, expired_rows_deleted, schema)
+        yield from batched_materializations(
+            context, organization_materializations(result, expired_rows_deleted, schema))
     results, failed_checks = check_results(context, database, [o.organization_id for o in result.organizations])
     yield from results
     if failed_checks:
@@ -410,7 +414,7 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
     )
     def refresh_customer_analytics_tables(
         context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource
-    ) -> Iterator[AssetMaterialization | MaterializeResult | AssetCheckResult]:
+    ) -> Iterator[DagsterEvent | MaterializeResult | AssetCheckResult]:
         yield from refresh_organizations(context, config, database, settings)
 
     return refresh_customer_analytics_tables
