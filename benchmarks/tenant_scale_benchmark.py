@@ -275,8 +275,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=lambda text: [int(p.replace("_", "")) for p in text.split(",") if p],
                         default=[2_000, 20_000, 100_000], help="organization counts (default 2000,20000,100000)")
     parser.add_argument("--clients-per-organization", type=int, default=10, help="on average (default 10)")
-    parser.add_argument("--customers-per-run", type=int, default=Settings.customers_per_run,
-                        help=f"the schedules' run size (default {Settings.customers_per_run:,}, the setting's default)")
+    parser.add_argument("--customers-per-run", type=int, default=Settings().customers_per_run,
+                        help="the schedules' run size (default: the setting's default, %(default)s)")
     parser.add_argument("--change-share", type=float, default=0.05, help="share of organizations changed")
     parser.add_argument("--compare-organizations", type=int, default=500,
                         help="organizations of the side-by-side run of each storage setup (0: none)")

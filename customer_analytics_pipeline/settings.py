@@ -1,120 +1,138 @@
-"""The project's settings: one object, read from the environment in one place.
+"""The project's settings: one pydantic-settings model, read from the environment in one
+place.
 
-``load_settings(environ)`` is the only code that reads configuration from the
-environment (``definitions.py`` calls it once for the code location; the command line
-calls it for its own run). Every value is validated there, and a malformed one fails
-with a ValueError naming the variable (and never quoting DATABASE_URL's password). The
-database password never lands here: the code location binds ``DATABASE_URL`` through
-Dagster's ``EnvVar``, and only whether it is set is recorded.
+``load_settings()`` is the only code that reads configuration from the environment
+(``definitions.py`` calls it once for the code location; the command line calls it for
+its own run). Every value is validated by the model, and a malformed one fails with a
+one-line ValueError naming the variable (and never quoting DATABASE_URL). ``Settings(...)``
+built directly holds exactly its arguments and the defaults, whatever the environment:
+what tests and benchmarks use. The database password never lands here: the code
+location binds ``DATABASE_URL`` through Dagster's ``EnvVar``, and only whether it is set
+is recorded.
 """
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# Dagster's own test of a schedule's cron string: a setting it accepts is one the
-# schedule accepts (no public name in Dagster 1.13).
-from dagster._utils.schedules import is_valid_cron_string
+from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from customer_analytics_pipeline.warehouse.connection import SessionLimits, validated_url
 
 DATABASE_URL_VARIABLE = "DATABASE_URL"
+ENVIRONMENT_PREFIX = "CUSTOMER_ANALYTICS_"
 # PostgreSQL keeps its timeouts in milliseconds in a 32-bit integer.
 MAX_TIMEOUT_SECONDS = 2_147_483
+DEFAULT_LIMITS = SessionLimits()
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What an operator can set (docs/operations.md, Configuration), with its defaults."""
-
-    # Scheduled runs are balanced by size: about this many customers per run (an
-    # organization larger than that runs alone).
-    customers_per_run: int = 50_000
-    nightly_cron: str = "0 3 * * *"
-    nightly_timezone: str = "UTC"
-    hourly_cron: str = "0 * * * *"  # docs/contract.md, Interfaces; not configurable
-    freshness_window: timedelta = timedelta(hours=2)
-    # Whether DATABASE_URL is set (its value is bound through EnvVar); else the embedded server.
-    database_url_set: bool = False
-    embedded_data_dir: str = ".pgdata"
-    session_limits: SessionLimits = SessionLimits()
-    # customer_segment_changes rows older than this are deleted by full runs.
-    segment_history_days: int = 730
-
-
-def _int_setting(
-    environ: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
-) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
+def _cron_expression(value: str) -> str:
+    """A cron expression Dagster's schedules accept, asked of a throwaway schedule."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum}, got {value}")
+        ScheduleDefinition(name="cron_setting", cron_schedule=value, job_name="cron_setting")
+    except DagsterInvalidDefinitionError:
+        raise ValueError(
+            "must be a cron expression of five fields (minute hour day-of-month month day-of-week), "
+            "such as '0 3 * * *'"
+        ) from None
     return value
 
 
-def _timeout_setting(environ: Mapping[str, str], name: str, default: int) -> int:
-    """Seconds of a PostgreSQL timeout: 0 (no limit) up to what the server accepts."""
-    return _int_setting(environ, name, default, minimum=0, maximum=MAX_TIMEOUT_SECONDS)
-
-
-def _cron_setting(environ: Mapping[str, str], name: str, default: str) -> str:
-    """A cron expression Dagster's schedules accept (five fields, each in range)."""
-    raw = environ.get(name) or default
-    if not is_valid_cron_string(raw):
-        raise ValueError(
-            f"{name} must be a cron expression of five fields (minute hour day-of-month month day-of-week), "
-            f"such as '0 3 * * *', got {raw!r}"
-        )
-    return raw
-
-
-def _timezone_setting(environ: Mapping[str, str], name: str, default: str) -> str:
+def _time_zone_name(value: str) -> str:
     """An IANA time zone name this Python knows (what Dagster resolves schedules in)."""
-    raw = environ.get(name) or default
     try:
-        ZoneInfo(raw)
+        ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{name} must be an IANA time zone name such as 'Europe/Berlin' or 'UTC', got {raw!r}"
-        ) from None
-    return raw
+        raise ValueError("must be an IANA time zone name such as 'Europe/Berlin' or 'UTC'") from None
+    return value
 
 
-def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
-    """The settings from ``environ``, defaults for what is unset; ValueError naming the
-    variable for what is malformed."""
-    defaults, limits = Settings(), SessionLimits()
-    return Settings(
-        customers_per_run=_int_setting(environ, "CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN", defaults.customers_per_run),
-        nightly_cron=_cron_setting(environ, "CUSTOMER_ANALYTICS_NIGHTLY_CRON", defaults.nightly_cron),
-        nightly_timezone=_timezone_setting(environ, "CUSTOMER_ANALYTICS_NIGHTLY_TIMEZONE", defaults.nightly_timezone),
-        freshness_window=timedelta(hours=_int_setting(
-            environ, "CUSTOMER_ANALYTICS_FRESHNESS_HOURS", int(defaults.freshness_window.total_seconds() // 3600)
-        )),
-        database_url_set=bool(environ.get(DATABASE_URL_VARIABLE) and validated_url(environ[DATABASE_URL_VARIABLE])),
-        embedded_data_dir=environ.get("CUSTOMER_ANALYTICS_PGDATA") or defaults.embedded_data_dir,
-        segment_history_days=_int_setting(
-            environ, "CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS", defaults.segment_history_days
-        ),
-        session_limits=SessionLimits(
-            statement_timeout_seconds=_timeout_setting(
-                environ, "CUSTOMER_ANALYTICS_STATEMENT_TIMEOUT_SECONDS", limits.statement_timeout_seconds
-            ),
-            lock_timeout_seconds=_timeout_setting(
-                environ, "CUSTOMER_ANALYTICS_LOCK_TIMEOUT_SECONDS", limits.lock_timeout_seconds
-            ),
-            idle_in_transaction_timeout_seconds=_timeout_setting(
-                environ, "CUSTOMER_ANALYTICS_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS",
-                limits.idle_in_transaction_timeout_seconds,
-            ),
-        ),
+def _database_url_is_set(value: Any) -> Any:
+    """DATABASE_URL itself is validated (libpq's syntax) but only whether it is set is kept."""
+    return bool(value and validated_url(value)) if isinstance(value, str) else value
+
+
+CronExpression = Annotated[str, AfterValidator(_cron_expression)]
+TimeZoneName = Annotated[str, AfterValidator(_time_zone_name)]
+TimeoutSeconds = Annotated[int, Field(ge=0, le=MAX_TIMEOUT_SECONDS)]
+
+
+class Settings(BaseSettings):
+    """What an operator can set (docs/operations.md, Configuration): each field is read
+    from ``CUSTOMER_ANALYTICS_<FIELD>`` unless it names its own variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENVIRONMENT_PREFIX, env_ignore_empty=True, frozen=True, populate_by_name=True, extra="forbid"
     )
+
+    # docs/contract.md, Interfaces: the hourly tick's cadence is part of the contract.
+    hourly_cron: ClassVar[str] = "0 * * * *"
+
+    # Scheduled runs are balanced by size: about this many customers per run (an
+    # organization larger than that runs alone).
+    customers_per_run: int = Field(50_000, ge=1)
+    nightly_cron: CronExpression = "0 3 * * *"
+    nightly_timezone: TimeZoneName = "UTC"
+    freshness_hours: int = Field(2, ge=1)
+    # Whether DATABASE_URL is set (its value is bound through EnvVar); else the embedded server.
+    database_url_set: Annotated[bool, BeforeValidator(_database_url_is_set)] = Field(
+        False, validation_alias=DATABASE_URL_VARIABLE
+    )
+    embedded_data_dir: str = Field(".pgdata", validation_alias=ENVIRONMENT_PREFIX + "PGDATA")
+    # customer_segment_changes rows older than this are deleted by full runs.
+    segment_history_days: int = Field(730, ge=1)
+    statement_timeout_seconds: TimeoutSeconds = DEFAULT_LIMITS.statement_timeout_seconds
+    lock_timeout_seconds: TimeoutSeconds = DEFAULT_LIMITS.lock_timeout_seconds
+    idle_in_transaction_timeout_seconds: TimeoutSeconds = DEFAULT_LIMITS.idle_in_transaction_timeout_seconds
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Built directly, only its arguments count: ``load_settings`` reads the environment."""
+        return (init_settings,)
+
+    @property
+    def freshness_window(self) -> timedelta:
+        return timedelta(hours=self.freshness_hours)
+
+    @property
+    def session_limits(self) -> SessionLimits:
+        return SessionLimits(
+            statement_timeout_seconds=self.statement_timeout_seconds,
+            lock_timeout_seconds=self.lock_timeout_seconds,
+            idle_in_transaction_timeout_seconds=self.idle_in_transaction_timeout_seconds,
+        )
+
+
+def variable_name(field_or_alias: str) -> str:
+    """The environment variable behind a field (its alias when it names its own)."""
+    return field_or_alias if field_or_alias.isupper() else ENVIRONMENT_PREFIX + field_or_alias.upper()
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error as the operator reads it: the variable, what it must be, and
+    what it was (never for DATABASE_URL, whose value holds a password)."""
+    variable = variable_name(str(error["loc"][0]))
+    context = error.get("ctx") or {}
+    requirement = {
+        "int_parsing": "must be a whole number",
+        "greater_than_equal": f"must be at least {context.get('ge')}",
+        "less_than_equal": f"must be at most {context.get('le')}",
+    }.get(error["type"]) or str(context.get("error") or error["msg"])
+    if variable == DATABASE_URL_VARIABLE:
+        return requirement  # validated_url's own message, which names the variable
+    return f"{variable} {requirement}, got {error['input']!r}"
+
+
+def load_settings() -> Settings:
+    """The settings from the process environment, defaults for what is unset or empty;
+    a ValueError naming the first malformed variable."""
+    try:
+        return Settings(**EnvSettingsSource(Settings)())
+    except ValidationError as error:
+        raise ValueError(_problem(error.errors()[0])) from None

@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from customer_analytics_pipeline.dev.demo.synthetic_data import generate
+from customer_analytics_pipeline.settings import ENVIRONMENT_PREFIX, Settings, load_settings
 from customer_analytics_pipeline.warehouse.connection import embedded_database_url
 from customer_analytics_pipeline.warehouse.migrations import (
     apply_migrations,
@@ -34,6 +35,21 @@ def no_definitions_state_from_another_test():
     reference ("Attempted to resolve undefined DagsterInstance weakref")."""
     with set_defs_state_storage(None):
         yield
+
+
+@pytest.fixture
+def settings_from_environment(monkeypatch) -> Callable[[dict[str, str]], Settings]:
+    """``load_settings()`` on a process environment whose project variables are exactly
+    the given ones (the test's own; restored afterwards)."""
+
+    def load(variables: dict[str, str]) -> Settings:
+        for name in [n for n in os.environ if n.startswith(ENVIRONMENT_PREFIX)]:
+            monkeypatch.delenv(name)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        return load_settings()
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from customer_analytics_pipeline.settings import load_settings
+from customer_analytics_pipeline.settings import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SECRET = "S3cret-marker"
@@ -27,18 +27,32 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", MALFORMED)
-def test_load_settings_names_the_malformed_variable(case):
+def test_load_settings_names_the_malformed_variable(case, settings_from_environment):
     name, value = MALFORMED[case]
     with pytest.raises(ValueError, match=name) as raised:
-        load_settings({name: value})
+        settings_from_environment({name: value})
     assert SECRET not in str(raised.value)
     assert raised.value.__cause__ is None and (raised.value.__context__ is None or raised.value.__suppress_context__)
 
 
-def test_valid_schedule_settings_are_kept():
-    settings = load_settings({"CUSTOMER_ANALYTICS_NIGHTLY_CRON": "30 2 * * 1-5",
+def test_valid_schedule_settings_are_kept(settings_from_environment):
+    settings = settings_from_environment({"CUSTOMER_ANALYTICS_NIGHTLY_CRON": "30 2 * * 1-5",
                               "CUSTOMER_ANALYTICS_NIGHTLY_TIMEZONE": "Europe/Berlin"})
     assert (settings.nightly_cron, settings.nightly_timezone) == ("30 2 * * 1-5", "Europe/Berlin")
+
+
+def test_settings_built_directly_ignore_the_environment_and_empty_variables_are_unset(
+    settings_from_environment, monkeypatch
+):
+    loaded = settings_from_environment({"CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN": "150",
+                                        "CUSTOMER_ANALYTICS_FRESHNESS_HOURS": "",
+                                        "CUSTOMER_ANALYTICS_LOCK_TIMEOUT_SECONDS": "5"})
+    limits = loaded.session_limits
+    assert (loaded.customers_per_run, loaded.freshness_window.total_seconds(), limits.lock_timeout_seconds) == (
+        150, 7200, 5)
+    assert Settings() == Settings(customers_per_run=50_000)  # the environment above is not read
+    monkeypatch.setenv("DATABASE_URL", "postgresql://analytics@db.internal/app")
+    assert settings_from_environment({}).database_url_set and not Settings().database_url_set
 
 
 def run(arguments: list[str], **environment: str) -> subprocess.CompletedProcess:

@@ -27,7 +27,7 @@ class PostgresResource(ConfigurableResource):
         default=None, description="libpq URL of the database; unset means an embedded PostgreSQL."
     )
     embedded_data_dir: str = Field(
-        default=Settings.embedded_data_dir,
+        default=Settings().embedded_data_dir,
         description="Data folder of the embedded PostgreSQL, used only without database_url.",
     )
     statement_timeout_seconds: int = Field(

@@ -87,7 +87,7 @@ def database_in_use() -> str:
     """The database the commands use, for messages (never with its password)."""
     url = os.environ.get(DATABASE_URL_VARIABLE)
     if not url:  # (not load_settings(): this runs while reporting a failure, and must not fail)
-        return f"embedded PostgreSQL in {os.environ.get('CUSTOMER_ANALYTICS_PGDATA') or Settings.embedded_data_dir}"
+        return f"embedded PostgreSQL in {os.environ.get('CUSTOMER_ANALYTICS_PGDATA') or Settings().embedded_data_dir}"
     try:
         return server_label(url)
     except ValueError:

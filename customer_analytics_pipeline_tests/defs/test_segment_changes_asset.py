@@ -15,7 +15,7 @@ from customer_analytics_pipeline.defs.partitions import (
     PARTITION_RANGE_START_TAG,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
-from customer_analytics_pipeline.settings import Settings, load_settings
+from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline_tests.helpers import anchor, organization_ids
 
 
@@ -81,7 +81,7 @@ def test_the_run_materializes_the_change_log_with_its_movements(generated, datab
     assert "batch_expired_rows_deleted" not in later  # only full runs enforce the retention
 
 
-def test_a_full_run_deletes_change_rows_past_the_history_window(generated, database_url):
+def test_a_full_run_deletes_change_rows_past_the_history_window(generated, database_url, settings_from_environment):
     keys = organization_ids(generated)
     run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()})
     generated.execute(
@@ -97,18 +97,18 @@ def test_a_full_run_deletes_change_rows_past_the_history_window(generated, datab
     ).fetchone()
 
     metadata = run(database_url, keys, {"mode": "full", "as_of": anchor().isoformat()},
-                   load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "30"}))
+                   settings_from_environment({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "30"}))
 
     assert metadata["batch_expired_rows_deleted"].value == old > 0
     assert generated.execute("SELECT count(*) FROM customer_segment_changes").fetchone()[0] == recent
 
 
-def test_the_history_window_is_read_from_the_environment_and_validated():
-    assert load_settings({}).segment_history_days == 730
-    assert load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "90"}).segment_history_days == 90
+def test_the_history_window_is_read_from_the_environment_and_validated(settings_from_environment):
+    assert settings_from_environment({}).segment_history_days == 730
+    assert settings_from_environment({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": "90"}).segment_history_days == 90
     for bad in ("0", "two years"):
         with pytest.raises(ValueError, match="CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS"):
-            load_settings({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": bad})
+            settings_from_environment({"CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS": bad})
 
 
 def test_retention_stopped_by_a_lock_is_a_warning_not_a_retried_refresh(generated, database_url):
