@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -30,7 +29,12 @@ DEFAULT_LIMITS = SessionLimits()
 
 
 def _cron_expression(value: str) -> str:
-    """A cron expression Dagster's schedules accept, asked of a throwaway schedule."""
+    """A cron expression Dagster's schedules accept, asked of a throwaway schedule.
+
+    Dagster is imported only here, when a cron is set: the operators' commands load
+    settings without loading Dagster."""
+    from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
+
     try:
         ScheduleDefinition(name="cron_setting", cron_schedule=value, job_name="cron_setting")
     except DagsterInvalidDefinitionError:
@@ -64,8 +68,11 @@ class Settings(BaseSettings):
     """What an operator can set (docs/operations.md, Configuration): each field is read
     from ``CUSTOMER_ANALYTICS_<FIELD>`` unless it names its own variable."""
 
+    # validate_default off: the defaults below are valid, and checking the default cron
+    # would load Dagster for every operator command.
     model_config = SettingsConfigDict(
-        env_prefix=ENVIRONMENT_PREFIX, env_ignore_empty=True, frozen=True, populate_by_name=True, extra="forbid"
+        env_prefix=ENVIRONMENT_PREFIX, env_ignore_empty=True, frozen=True, populate_by_name=True, extra="forbid",
+        validate_default=False,
     )
 
     # docs/contract.md, Interfaces: the hourly tick's cadence is part of the contract.

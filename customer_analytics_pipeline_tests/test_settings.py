@@ -77,3 +77,14 @@ def test_refresh_refuses_a_bad_schedule_setting(case, tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert len(result.stdout.strip().splitlines()) == 1, result.stdout
     assert result.stdout.startswith(f"error: {name} must be") and "Traceback" not in result.stderr
+
+
+def test_operator_commands_load_settings_without_loading_dagster():
+    result = run(["-c", "import sys\n"
+                        "from customer_analytics_pipeline.operations import commands\n"
+                        "from customer_analytics_pipeline.settings import load_settings\n"
+                        "load_settings()\n"
+                        "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('dagster')))"],
+                 CUSTOMER_ANALYTICS_NIGHTLY_TIMEZONE="Europe/Berlin")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
