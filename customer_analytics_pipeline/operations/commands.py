@@ -29,7 +29,13 @@ from customer_analytics_pipeline.warehouse.migrations import (
     ensure_schema_current,
     migrate,
 )
-from customer_analytics_pipeline.warehouse.organizations import listed, missing_organizations, organization_keys
+from customer_analytics_pipeline.warehouse.organizations import (
+    labelled,
+    listed,
+    missing_organizations,
+    organization_keys,
+    organization_names,
+)
 from customer_analytics_pipeline.warehouse.refresh import (
     OrganizationsFailed,
     RefreshParameters,
@@ -174,13 +180,13 @@ def refresh_one_batch(
     return True
 
 
-def check_table(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str]) -> list[str]:
-    """The eight checks per organization, one row each: ``ok``, or the severity and the
-    number of failing rows (``!`` when the check could not evaluate)."""
-    headers = ["organization", *(f"{n}:{o.check_name}" for n, o in enumerate(outcomes, 1))]
+def check_table(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str], names: dict[str, str]) -> list[str]:
+    """The eight checks per organization (id and name), one row each: ``ok``, or the
+    severity and the number of failing rows (``!`` when the check could not evaluate)."""
+    headers = ["organization", "name", *(f"{n}:{o.check_name}" for n, o in enumerate(outcomes, 1))]
     rows = []
     for organization_id in organization_ids:
-        cells = [organization_id]
+        cells = [organization_id, names.get(organization_id, "")]
         for outcome in outcomes:
             failing = outcome.failures.rows_by_organization.get(organization_id, 0)
             if outcome.failures.error:
@@ -209,14 +215,16 @@ def check_command(args: argparse.Namespace) -> int:
         refuse_unknown_organizations(conn, organization_ids)
         organization_ids = organization_ids or organization_keys(conn)
         outcomes = evaluate_checks(conn, organization_ids)
-    for line in check_table(outcomes, organization_ids):
+        names = organization_names(conn, organization_ids)
+    for line in check_table(outcomes, organization_ids, names):
         say(line)
     for outcome in outcomes:
         if outcome.failures.error:
             say(f"[{outcome.severity}] {outcome.check_name} could not evaluate: {outcome.failures.error}")
         for sample in outcome.failures.samples:
             customer = f", customer {sample['square_customer_id']}" if sample.get("square_customer_id") else ""
-            say(f"[{outcome.severity}] {outcome.check_name}: organization {sample.get('organization_id')}"
+            say(f"[{outcome.severity}] {outcome.check_name}: organization "
+                f"{labelled(sample.get('organization_id'), names)}"
                 f"{customer}: {sample.get('problem')}")
     errors = [o.check_name for o in outcomes if not o.passed and o.severity == ERROR]
     say(f"{len(outcomes) - len(errors)}/{len(outcomes)} checks without an ERROR failure over "

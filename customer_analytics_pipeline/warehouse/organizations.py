@@ -20,6 +20,19 @@ def missing_organizations(conn: psycopg.Connection, organization_ids: Sequence[s
     return [organization_id for organization_id in organization_ids if organization_id not in known]
 
 
+def organization_names(conn: psycopg.Connection, organization_ids: Sequence[str]) -> dict[str, str]:
+    """``{id: name}`` of those of ``organization_ids`` that exist. Names are the business's
+    own (not personal data), shown beside the ids wherever organizations are listed."""
+    return dict(conn.execute(
+        "SELECT id::text, name FROM organizations WHERE id = ANY(%s::uuid[])", (list(organization_ids),)).fetchall())
+
+
+def labelled(organization_id: str, names: dict[str, str]) -> str:
+    """An organization for a message: its id and, when known, its name."""
+    name = names.get(organization_id)
+    return f"{organization_id} ({name})" if name else organization_id
+
+
 def listed(organization_ids: Sequence[str]) -> str:
     """The ids for a one-line message: the first few, then how many more."""
     shown = ", ".join(organization_ids[:LISTED_IN_A_LINE])

@@ -88,7 +88,11 @@ def test_each_corruption_fails_exactly_its_check(refreshed, database_url, corrup
     metadata = evaluations[check_name].metadata
     if where is not None:
         assert metadata["failing_rows"].value == 1
-        assert metadata["failing_rows_by_organization"].value == {params["org"]: 1}
+        (record,) = metadata["failing_organizations_by_name"].value.records
+        (name,) = refreshed.execute("SELECT name FROM organizations WHERE id = %s", (params["org"],)).fetchone()
+        assert (record.data["organization_id"], record.data["organization"], record.data["failing_rows"]) == (
+            params["org"], name, 1)
+        assert record.data["example"] == metadata["failing_samples"].value[0]["problem"]
         sample = metadata["failing_samples"].value[0]
         assert sample["square_customer_id"] == params["customer"] or check_name == "row_count_matches_clients"
         assert sample["problem"]
@@ -159,8 +163,9 @@ def test_error_failure_fails_the_run_without_retry(refreshed, database_url):
                              " AND square_customer_id = %s", (org, other)).fetchone()[0] != cancelled
     materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
     assert materialized == {"customer_analytics", "customer_segment_changes"}
-    assert any(level == logging.ERROR and "first_booking_at_matches_source" in message and org in message
-               and "1 row" in message for level, message in logs)
+    (name,) = refreshed.execute("SELECT name FROM organizations WHERE id = %s", (org,)).fetchone()
+    assert any(level == logging.ERROR and "first_booking_at_matches_source" in message
+               and f"{org} ({name})" in message and "1 row" in message for level, message in logs)
     # application_logs tells the same story: the refresh committed, then its checks failed.
     assert [(level, payload["status"]) for level, payload in run_history(refreshed, result.run_id)] == [
         ("info", "success"), ("error", "checks_failed")]

@@ -258,16 +258,16 @@ def test_check_command_prints_the_eight_checks_per_organization(application_data
     completed = run_cli("check", env=env, cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     header, row = completed.stdout.splitlines()[:2]
-    assert header.split()[0] == "organization" and len(header.split()) == 9
-    assert row.split() == ["00000000-0000-4000-8000-00000000a001"] + ["ok"] * 8
+    assert header.split()[:2] == ["organization", "name"] and len(header.split()) == 10
+    assert row.split() == ["00000000-0000-4000-8000-00000000a001", "Real"] + ["ok"] * 8
 
     with psycopg.connect(application_database, autocommit=True) as conn:
         conn.execute("UPDATE customer_analytics SET total_no_shows = -1, given_name = 'Zelda-Marker'")
     completed = run_cli("check", "--organization", "00000000-0000-4000-8000-00000000a001", env=env, cwd=tmp_path)
     assert completed.returncode == 1
     row = completed.stdout.splitlines()[1].split()
-    assert row[1:] == ["ok", "ok", "ERROR", "1", "ok", "ok", "ok", "ok", "ok"]
-    assert "sample_record_valid: organization 00000000-0000-4000-8000-00000000a001, customer C1" in completed.stdout
+    assert row[2:] == ["ok", "ok", "ERROR", "1", "ok", "ok", "ok", "ok", "ok"]
+    assert f"sample_record_valid: organization {APPLICATION_ORGANIZATION} (Real), customer C1" in completed.stdout
     assert "failed: sample_record_valid" in completed.stdout and "Zelda-Marker" not in completed.stdout
 
 
@@ -374,7 +374,7 @@ def test_check_warns_of_segment_shifts_without_a_customer(application_database, 
     completed = run_cli("check", env=env, cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     (warning,) = [line for line in completed.stdout.splitlines() if line.startswith("[WARN]")]
-    assert f"segment_distribution: organization {APPLICATION_ORGANIZATION}: segment shares moved" in warning
+    assert f"segment_distribution: organization {APPLICATION_ORGANIZATION} (Real): segment shares moved" in warning
     assert "None" not in warning
 
 
