@@ -65,6 +65,7 @@ from customer_analytics_pipeline.warehouse.checks.evaluation import (
 )
 from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.errors import describe
+from customer_analytics_pipeline.warehouse.organizations import organization_names
 from customer_analytics_pipeline.warehouse.refresh import (
     REFRESH_CODE_VERSION,
     OrganizationRefresh,
@@ -134,9 +135,11 @@ def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime
         raise Failure(description=f"invalid customer_analytics config: {error}", allow_retries=False) from error
 
 
-def organization_metadata(organization: OrganizationRefresh) -> dict:
-    """What the refresh did to one organization's rows: that partition's own metadata."""
+def organization_metadata(organization: OrganizationRefresh, names: Mapping[str, str]) -> dict:
+    """What the refresh did to one organization's rows, and its name: that partition's own
+    metadata."""
     return {
+        "organization_name": names.get(organization.organization_id, ""),
         "dagster/row_count": organization.row_count,
         "rows_inserted": organization.rows_inserted,
         "rows_updated": organization.rows_updated,
@@ -208,7 +211,7 @@ def record_final_failure(
 
 
 def organization_materializations(
-    result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema | None
+    result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema | None, names: Mapping[str, str]
 ) -> Iterator[AssetMaterialization]:
     """One materialization of each table per organization of ``result``, with that
     organization's own counts (the run's last one also carries the batch summary)."""
@@ -218,7 +221,7 @@ def organization_materializations(
         yield AssetMaterialization(
             asset_key=CUSTOMER_ANALYTICS_KEY,
             partition=organization.organization_id,
-            metadata={**organization_metadata(organization), **batch_metadata(result),
+            metadata={**organization_metadata(organization, names), **batch_metadata(result),
                       **(run_summary_metadata(result, schema) if summary and schema is not None else {})},
         )
         yield AssetMaterialization(
@@ -230,14 +233,15 @@ def organization_materializations(
 
 
 def range_outputs(
-    context: AssetExecutionContext, result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema
+    context: AssetExecutionContext, result: RefreshResult, expired_rows_deleted: int | None, schema: TableSchema,
+    names: Mapping[str, str],
 ) -> Iterator[MaterializeResult]:
     """Both outputs of a partition-range run: Dagster writes their per-partition events in
     batches; each organization's partition carries its own counts (the last one also the
     batch summary), every partition the batch totals."""
     last = result.organizations[-1].organization_id if result.organizations else None
     set_partition_metadata(context, CUSTOMER_ANALYTICS_KEY, {
-        o.organization_id: {**organization_metadata(o),
+        o.organization_id: {**organization_metadata(o, names),
                             **(run_summary_metadata(result, schema) if o.organization_id == last else {})}
         for o in result.organizations
     })
@@ -339,10 +343,11 @@ def refresh_organizations(
         except OrganizationsFailed as failed:
             if failed.refreshed:
                 yield from batched_materializations(
-                    context, organization_materializations(failed.refreshed, None, None))
+                    context, organization_materializations(failed.refreshed, None, None, {}))
             raise partial_failure(context, failed) from None
         with database.connect() as conn:
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
+            names = organization_names(conn, [o.organization_id for o in batch.result.organizations])
     result, expired_rows_deleted = batch.result, batch.expired_rows_deleted
     if result.unknown_organization_ids:
         context.log.warning(
@@ -357,10 +362,10 @@ def refresh_organizations(
            if expired_rows_deleted is not None else "")
     )
     if config.organizations is None:
-        yield from range_outputs(context, result, expired_rows_deleted, schema)
+        yield from range_outputs(context, result, expired_rows_deleted, schema, names)
     else:
         yield from batched_materializations(
-            context, organization_materializations(result, expired_rows_deleted, schema))
+            context, organization_materializations(result, expired_rows_deleted, schema, names))
     results, failed_checks = check_results(context, database, [o.organization_id for o in result.organizations])
     yield from results
     if failed_checks:

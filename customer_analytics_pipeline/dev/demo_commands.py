@@ -94,10 +94,10 @@ def refresh_in_batches(instance: DagsterInstance, mode: str, batch_size: int) ->
         refreshed = result.asset_materializations_for_node("customer_analytics")
         summary = "refresh failed"
         if refreshed:
-            metadata = refreshed[0].metadata
+            metadata = refreshed[0].metadata  # every partition's event carries the batch's totals
             summary = (
-                f"{metadata['dagster/row_count'].value} rows ({metadata['rows_inserted'].value} inserted, "
-                f"{metadata['rows_updated'].value} updated)"
+                f"{metadata['batch_rows'].value} rows ({metadata['batch_rows_inserted'].value} inserted, "
+                f"{metadata['batch_rows_updated'].value} updated)"
             )
         say(
             f"  batch {number}: {len(batch)} organization(s), {summary}, "
@@ -110,14 +110,22 @@ def refresh_in_batches(instance: DagsterInstance, mode: str, batch_size: int) ->
 
 
 def print_summary(conn: psycopg.Connection) -> None:
+    """The table's segments, then each organization by name: customers and revenue."""
     rows = conn.execute(
         "SELECT customer_segment, count(*), sum(total_revenue_cents) FROM customer_analytics"
         " GROUP BY customer_segment ORDER BY customer_segment"
     ).fetchall()
-    (organizations,) = conn.execute("SELECT count(DISTINCT organization_id) FROM customer_analytics").fetchone()
-    say(f"customer_analytics: {sum(r[1] for r in rows)} customers in {organizations} organizations")
+    organizations = conn.execute(
+        "SELECT o.name, o.id::text, count(a.square_customer_id), coalesce(sum(a.total_revenue_cents), 0)"
+        " FROM organizations o LEFT JOIN customer_analytics a ON a.organization_id = o.id"
+        " GROUP BY o.id, o.name ORDER BY o.name, o.id"
+    ).fetchall()
+    say(f"customer_analytics: {sum(r[1] for r in rows)} customers in {len(organizations)} organizations")
     for segment, customers, revenue in rows:
         say(f"  {segment:<8} {customers:>9} customers  revenue {revenue / 100:>14,.2f}")
+    width = max((len(name) for name, *_ in organizations), default=0)
+    for name, organization_id, customers, revenue in organizations:
+        say(f"  {name:<{width}}  {organization_id}  {customers:>7} customers  revenue {revenue / 100:>14,.2f}")
 
 
 def start_demo_database(args: argparse.Namespace) -> PostgresResource:

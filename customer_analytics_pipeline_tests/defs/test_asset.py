@@ -59,10 +59,12 @@ def test_one_run_refreshes_every_partition_of_its_range_in_one_transaction(gener
     events = materializations(result)
     assert sorted(events) == keys
     clients = clients_by_organization(generated)
+    names = dict(generated.execute("SELECT id::text, name FROM organizations"))
     total = sum(clients.values())
     for key, metadata in events.items():
-        # Each partition has its own counts ...
+        # Each partition has its own counts and its organization's name ...
         assert metadata["dagster/row_count"].value == clients.get(key, 0) == metadata["rows_inserted"].value, key
+        assert metadata["organization_name"].value == names[key]
         assert metadata["rows_updated"].value == metadata["rows_deleted"].value == 0
         assert metadata["rows_unchanged"].value == 0
         # ... and the batch's totals, labelled as such.
@@ -116,8 +118,10 @@ def test_a_run_of_named_organizations_reports_only_those(generated, database_url
     assert sorted(events) == named
     assert sorted(materializations(result, "customer_segment_changes")) == named
     clients = clients_by_organization(generated)
+    names = dict(generated.execute("SELECT id::text, name FROM organizations"))
     for key, metadata in events.items():
         assert metadata["dagster/row_count"].value == clients.get(key, 0) == metadata["rows_inserted"].value
+        assert metadata["organization_name"].value == names[key]
         assert metadata["batch_organizations"].value == 2
     assert [key for key, metadata in events.items() if BATCH_SUMMARY & set(metadata)] == [keys[-1]]
     refreshed = {row[0] for row in generated.execute("SELECT DISTINCT organization_id::text FROM customer_analytics")}

@@ -70,6 +70,17 @@ def test_demo_loads_data_and_refreshes_every_organization(make_scratch_database,
         ).fetchone()
     assert rows == clients > 0 and refreshed == organizations == 4
     assert f"customer_analytics: {clients} customers" in output
+    with psycopg.connect(database_url) as conn:
+        per_organization = conn.execute(
+            "SELECT o.name, o.id::text, count(c.square_customer_id) FROM organizations o"
+            " LEFT JOIN square_existing_clients c ON c.organization_id = o.id GROUP BY o.id, o.name ORDER BY o.id"
+        ).fetchall()
+    lines = output.splitlines()
+    for name, organization_id, customers in per_organization:  # each organization by name, with its count
+        assert any(line.split()[-4:-2] == [str(customers), "customers"] and organization_id in line
+                   and line.strip().startswith(name) for line in lines), (name, output)
+    first_batch = sum(customers for *_, customers in per_organization[:2])  # partitions go in id order
+    assert f"batch 1: 2 organization(s), {first_batch} rows" in output
     stored = dagster_storage_text(storage_url)
     assert "DATABASE_URL" in stored  # the resource is bound by the variable's name...
     assert PASSWORD_MARKER not in stored and PASSWORD_MARKER not in output  # ...never its value
