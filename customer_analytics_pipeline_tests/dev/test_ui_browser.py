@@ -1,5 +1,6 @@
 """README's UI command brings up the Dagster UI; headless Chromium sees both assets, the
-eight checks, both schedules and the sensor."""
+eight checks, both schedules and the sensor; after two refreshes, a partition's own row
+count and organization name, and the check page naming each failing organization."""
 
 import os
 import signal
@@ -8,12 +9,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
+from dagster import DagsterInstance
 from playwright.sync_api import sync_playwright
 
+from customer_analytics_pipeline.defs.factory import build_definitions
+from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
+from customer_analytics_pipeline.defs.partitions import (
+    ORGANIZATIONS_PARTITION_NAME,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+)
+from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
+from customer_analytics_pipeline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, installed by .ci/run
@@ -45,15 +58,20 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 240
 
 
 @pytest.fixture
-def ui_url(make_scratch_database, tmp_path):
-    """`customer-analytics ui` on a free port, its data and Dagster storage in scratch databases."""
-    port = free_port()
-    env = {
-        **os.environ,
+def ui_environment(make_scratch_database, tmp_path) -> dict[str, str]:
+    """The UI command's database, Dagster storage (scratch databases) and Dagster home."""
+    return {
         "DATABASE_URL": make_scratch_database(),
         "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database()),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
+
+
+@pytest.fixture
+def ui_url(ui_environment, tmp_path):
+    """`customer-analytics ui` on a free port, on ``ui_environment``."""
+    port = free_port()
+    env = {**os.environ, **ui_environment}
     log = open(tmp_path / "ui.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "customer_analytics_pipeline", "ui", "--port", str(port),
@@ -107,7 +125,30 @@ def page_text(page, url: str, expected: list[str], timeout_ms: int = 60_000) -> 
     return text
 
 
-def test_ui_shows_assets_checks_schedules_and_sensor(ui_url):
+def refresh_twice(ui_environment: dict[str, str], monkeypatch) -> list[str]:
+    """A full refresh of every organization, then a `recent` one 400 days later (time alone
+    moves most customers to LOST, so the segment-share check fails, a WARN, for the
+    organizations with customers), through the UI's own Dagster instance; the partitions."""
+    for name, value in ui_environment.items():
+        monkeypatch.setenv(name, value)
+    instance = DagsterInstance.get()
+    try:
+        keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME)
+        job = build_definitions(Settings(), PostgresResource(database_url=ui_environment["DATABASE_URL"])
+                                ).resolve_job_def(REFRESH_JOB_NAME)
+        now = datetime.now(UTC)
+        for mode, as_of in (("full", now), ("recent", now + timedelta(days=400))):
+            result = job.execute_in_process(
+                instance=instance, tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
+                run_config={"ops": {"customer_analytics": {"config": {"mode": mode, "as_of": as_of.isoformat()}}}},
+            )
+            assert result.success
+        return keys
+    finally:
+        instance.dispose()
+
+
+def test_ui_shows_assets_checks_schedules_and_sensor(ui_url, ui_environment, monkeypatch):
     # The webserver listens on the loopback interface only, never on every interface.
     from urllib.parse import urlsplit
 
@@ -124,6 +165,14 @@ def test_ui_shows_assets_checks_schedules_and_sensor(ui_url):
         "/assets/customer_analytics?view=checks": CUSTOMER_ANALYTICS_CHECKS,
         "/automation": ["hourly_recent_refresh", "nightly_full_refresh", "organization_partitions_sensor"],
     }
+    keys = refresh_twice(ui_environment, monkeypatch)
+    with psycopg.connect(ui_environment["DATABASE_URL"]) as conn:
+        organizations = conn.execute(
+            "SELECT o.id::text, o.name, count(*) FROM organizations o"
+            " JOIN square_existing_clients c ON c.organization_id = o.id GROUP BY o.id, o.name ORDER BY o.id"
+        ).fetchall()
+    assert {organization_id for organization_id, *_ in organizations} <= set(keys)
+    organization_id, name, clients = organizations[0]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -132,5 +181,26 @@ def test_ui_shows_assets_checks_schedules_and_sensor(ui_url):
                 text = page_text(page, ui_url + path, expected)
                 missing = [word for word in expected if word not in text]
                 assert not missing, f"{path} does not show {missing}"
+            # The partition's own row count (its clients, not the batch's rows) and its name.
+            path = f"/assets/customer_analytics?view=partitions&partition={organization_id}"
+            lines = page_lines(page, ui_url + path, ["dagster/row_count", name])
+            assert following(lines, "dagster/row_count") == str(clients), f"{path}: {lines}"
+            assert following(lines, "organization_name") == name, f"{path}: {lines}"
+            # The failed segment-share check names each organization that failed, by name.
+            path = "/assets/customer_analytics?view=checks&checkDetail=segment_distribution"
+            expected = ["failing_organizations_by_name", *(f"{o}\t{n}\t" for o, n, _ in organizations)]
+            text = page_text(page, ui_url + path, expected)
+            missing = [word for word in expected if word not in text]
+            assert not missing, f"{path} does not show {missing}"
         finally:
             browser.close()
+
+
+def page_lines(page, url: str, expected: list[str]) -> list[str]:
+    """The page's non-empty lines once every expected word is on it."""
+    return [line.strip() for line in page_text(page, url, expected).splitlines() if line.strip()]
+
+
+def following(lines: list[str], label: str) -> str | None:
+    """The line after ``label``: how the UI lays out a metadata entry's value."""
+    return next((lines[i + 1] for i, line in enumerate(lines[:-1]) if line == label), None)
