@@ -24,6 +24,9 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
+    TableColumn,
+    TableRecord,
+    TableSchema,
     define_asset_job,
     multi_asset_check,
     sensor,
@@ -67,7 +70,14 @@ def build_freshness_alarm(window: timedelta):
                 "stale_organizations": len(stale),
                 "window_hours": hours,
                 "oldest_current_at": oldest.isoformat() if oldest else "never" if stale else "n/a",
-                "stale_sample": MetadataValue.json([o.organization_id for o in stale[:MAX_LISTED]]),
+                "stale_sample": MetadataValue.table(
+                    [TableRecord({"organization_id": o.organization_id, "organization": o.name,
+                                  "current_at": o.current_at.isoformat() if o.current_at else "never"})
+                     for o in stale[:MAX_LISTED]],
+                    schema=TableSchema(columns=[TableColumn("organization_id", "string"),
+                                                TableColumn("organization", "string"),
+                                                TableColumn("current_at", "string")]),
+                ),
             },
         )
 

@@ -117,6 +117,7 @@ class StaleOrganization:
     """An organization whose rows no refresh or tick has proven current within the window."""
 
     organization_id: str
+    name: str
     current_at: datetime | None  # when they last were (None: never)
 
 
@@ -124,4 +125,4 @@ def stale_organizations(conn: psycopg.Connection, window: timedelta) -> list[Sta
     """Organizations neither refreshed nor verified within ``window`` of now, the longest
     stale first (an organization newer than the window is not stale yet)."""
     rows = conn.execute(load_sql(STALE_ORGANIZATIONS_SQL), {"window": window}).fetchall()
-    return [StaleOrganization(organization_id, current_at) for organization_id, current_at in rows]
+    return [StaleOrganization(*row) for row in rows]

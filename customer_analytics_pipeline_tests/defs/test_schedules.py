@@ -256,6 +256,9 @@ def test_stopped_ticks_raise_a_freshness_error_in_a_run_log_once_and_recover(con
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
     assert evaluation.metadata["stale_organizations"].value == 3
+    names = dict(conn.execute("SELECT id::text, name FROM organizations"))
+    sample = evaluation.metadata["stale_sample"].value.records
+    assert {(record.data["organization_id"], record.data["organization"]) for record in sample} == set(names.items())
     errors = [record.user_message for record in instance.all_logs(result.run_id) if record.level >= logging.ERROR]
     assert any("3 organization(s) neither refreshed nor verified" in line for line in errors), errors
     # The hourly tick comes back: every organization verified, the check passes again.
