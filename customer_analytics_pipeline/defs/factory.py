@@ -10,6 +10,7 @@ from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.defs.schedules import build_schedules
 from customer_analytics_pipeline.defs.sensors import organization_partitions_sensor, refresh_failure_sensor
+from customer_analytics_pipeline.defs.source_assets import SOURCE_TABLE_SPECS
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings
 
 
@@ -26,7 +27,8 @@ def build_definitions(settings: Settings, database: PostgresResource | None = No
     (tests bind a scratch one), else to ``database_resource(settings)``."""
     freshness_check, freshness_job, freshness_sensor = build_freshness_alarm(settings.freshness_window)
     return Definitions(
-        assets=[build_customer_analytics(settings), analytics_appointments_by_location_daily],
+        # The application's tables first: external assets, upstream of everything else.
+        assets=[*SOURCE_TABLE_SPECS, build_customer_analytics(settings), analytics_appointments_by_location_daily],
         asset_checks=[freshness_check],
         jobs=[refresh_customer_analytics_job, freshness_job],
         schedules=build_schedules(settings),
