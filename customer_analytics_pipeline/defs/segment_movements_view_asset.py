@@ -16,10 +16,11 @@ What could go wrong with the view, and what checks it:
   the contract's columns and types. Cheap (no row is read) and needs no privilege on
   the view, which the runtime role does not have.
 - Wrong rows: no check. The view has no state of its own: each row is one GROUP BY of
-  ``customer_segment_changes``, whose rows the refresh writes in the segments' own
-  transaction. A check recomputing the view would run the same aggregate over the whole
-  change log (CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS of history) to compare it with itself; what could be
-  wrong is the change log, which the refresh's tests compare with an oracle.
+  ``customer_segment_changes``, computed at each read. A check recomputing it would
+  run the same aggregate over the whole change log (up to
+  CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS of history) to compare it with itself. The
+  definition is compared with a pandas recomputation by the tests; the rows can only be
+  as wrong as the change log, which the refresh writes in the segments' own transaction.
 - Stale: cannot be, a plain view is computed at each read.
 """
 
@@ -73,8 +74,9 @@ def analytics_segment_movements_weekly(context: AssetExecutionContext, database:
         schema = column_schema(conn, SEGMENT_MOVEMENTS_VIEW)
     if problem:
         raise Failure(
-            description=f"{problem}, although {', '.join(SEGMENT_MOVEMENTS_VIEW_MIGRATIONS)} (which defines it) is "
-            "recorded as applied: run that file again as the schema's owner (migrations are idempotent)",
+            description=f"{problem}, although {', '.join(SEGMENT_MOVEMENTS_VIEW_MIGRATIONS)}, which defines it, is "
+            "recorded as applied: drop what holds its name, if anything, and run that file again as the schema's "
+            "owner (every migration is idempotent)",
             allow_retries=False,
         )
     context.log.info(f"view {SEGMENT_MOVEMENTS_VIEW} current (definition {SEGMENT_MOVEMENTS_VIEW_CODE_VERSION})")
