@@ -8,7 +8,7 @@ No code version: nothing here computes these tables."""
 
 from dagster import AssetKey, AssetSpec, TableColumn, TableColumnConstraints, TableSchema
 
-from customer_analytics_pipeline.warehouse.source_tables import SOURCE_TABLES, SourceTable, tables_read_by
+from customer_analytics_pipeline.warehouse.source_tables import READERS, SOURCE_TABLES, SourceTable, tables_read_by
 
 SOURCE_GROUP = "application"
 
@@ -24,7 +24,7 @@ def declared_column_schema(table: SourceTable) -> TableSchema:
         TableColumn(
             name=column.name,
             type=column.type_name,
-            description=f"{column.description} Read by: {', '.join(sorted(column.read_by))}.",
+            description=f"{column.description} Read by: {', '.join(r for r in READERS if r in column.read_by)}.",
             constraints=TableColumnConstraints(nullable=column.nullable),
         )
         for column in table.columns
@@ -32,8 +32,10 @@ def declared_column_schema(table: SourceTable) -> TableSchema:
 
 
 def source_table_spec(table: SourceTable) -> AssetSpec:
-    versions = (" The refresh and the hourly tick also read each row's version (xmin): any change to a row makes "
-                "its customer and organization due.") if table.row_versions_read else ""
+    versions = (
+        " The refresh and the hourly tick also read each row's version (xmin): a changed row makes the next recent "
+        "refresh recompute its customer and the hourly tick refresh its organization."
+    ) if table.row_versions_read else ""
     return AssetSpec(
         source_key(table),
         description=f"Application table {table.name} (read only; docs/contract.md, Source tables). "
