@@ -54,6 +54,7 @@ from customer_analytics_pipeline.defs.partitions import (
     organizations_partitions,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.defs.source_assets import source_keys_read_by
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.batch_refresh import NoKnownOrganization, refresh_batch
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
@@ -76,6 +77,7 @@ from customer_analytics_pipeline.warehouse.refresh import (
     parse_as_of,
 )
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_TABLE, SEGMENT_CHANGES_TABLE
+from customer_analytics_pipeline.warehouse.source_tables import REFRESH
 
 # Dagster concurrency pool capping refresh steps that hit the database at once (its limit
 # is set in dagster.yaml).
@@ -379,7 +381,9 @@ def refresh_organizations(
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:
     """Both tables as one step (one transaction writes them) with the eight checks, the pool,
     the freshness window and a code version that changes with any SQL the refresh runs
-    or the schema it writes."""
+    or the schema it writes. Both depend on the source tables the refresh reads (external
+    assets, never materialized by the refresh job, which selects these two alone)."""
+    sources = source_keys_read_by(REFRESH)
 
     @multi_asset(
         # The op keeps the asset's name: run config is {"ops": {"customer_analytics": ...}}.
@@ -392,6 +396,7 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
                 kinds={"postgres", "sql"},
                 group_name="customer_analytics",
                 description="One row per customer per organization: bookings, payments, notes, referrals, segment.",
+                deps=sources,
                 # A run of listed organizations yields no output, only their materializations.
                 skippable=True,
             ),
@@ -402,6 +407,7 @@ def build_customer_analytics(settings: Settings) -> AssetsDefinition:
                 group_name="customer_analytics",
                 description="One row per change of a customer's segment written by a refresh (first segment: from "
                 "NULL), written with customer_analytics; kept for CUSTOMER_ANALYTICS_SEGMENT_HISTORY_DAYS.",
+                deps=sources,
                 skippable=True,
             ),
         ],

@@ -9,7 +9,12 @@ from customer_analytics_pipeline.defs.freshness import build_freshness_alarm
 from customer_analytics_pipeline.defs.jobs import refresh_customer_analytics_job
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.defs.schedules import build_schedules
+from customer_analytics_pipeline.defs.segment_movements_view_asset import (
+    analytics_segment_movements_weekly,
+    segment_movements_view_available,
+)
 from customer_analytics_pipeline.defs.sensors import organization_partitions_sensor, refresh_failure_sensor
+from customer_analytics_pipeline.defs.source_assets import SOURCE_TABLE_SPECS
 from customer_analytics_pipeline.settings import DATABASE_URL_VARIABLE, Settings
 
 
@@ -26,8 +31,10 @@ def build_definitions(settings: Settings, database: PostgresResource | None = No
     (tests bind a scratch one), else to ``database_resource(settings)``."""
     freshness_check, freshness_job, freshness_sensor = build_freshness_alarm(settings.freshness_window)
     return Definitions(
-        assets=[build_customer_analytics(settings), analytics_appointments_by_location_daily],
-        asset_checks=[freshness_check],
+        # The application's tables first: external assets, upstream of everything else.
+        assets=[*SOURCE_TABLE_SPECS, build_customer_analytics(settings), analytics_appointments_by_location_daily,
+                analytics_segment_movements_weekly],
+        asset_checks=[freshness_check, segment_movements_view_available],
         jobs=[refresh_customer_analytics_job, freshness_job],
         schedules=build_schedules(settings),
         sensors=[organization_partitions_sensor, refresh_failure_sensor, freshness_sensor],

@@ -22,3 +22,10 @@ def relation_columns(conn: psycopg.Connection, relation: str) -> list[Column]:
         (relation,),
     ).fetchall()
     return [Column(name, type_name, comment or None) for name, type_name, comment in rows]
+
+
+def relation_kind(conn: psycopg.Connection, relation: str) -> str | None:
+    """A relation's ``pg_class.relkind`` ('r' table, 'v' view, ...); None when there is
+    no such relation on the search path. Reads the catalog only: any role may ask."""
+    row = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (relation,)).fetchone()
+    return row[0] if row else None
