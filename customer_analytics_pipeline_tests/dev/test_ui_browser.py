@@ -1,5 +1,6 @@
 """README's UI command brings up the Dagster UI; headless Chromium sees both assets, the
-eight checks, both schedules and the sensor; after two refreshes, a partition's own row
+eight checks, both schedules and the sensor, the source tables in the lineage graph;
+after two refreshes, a partition's own row
 count and organization name, and the check page naming each failing organization."""
 
 import os
@@ -27,6 +28,7 @@ from customer_analytics_pipeline.defs.partitions import (
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
 from customer_analytics_pipeline.settings import Settings
+from customer_analytics_pipeline.warehouse.source_tables import REFRESH, tables_read_by
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, installed by .ci/run
@@ -181,6 +183,13 @@ def test_ui_shows_assets_checks_schedules_and_sensor(ui_url, ui_environment, mon
                 text = page_text(page, ui_url + path, expected)
                 missing = [word for word in expected if word not in text]
                 assert not missing, f"{path} does not show {missing}"
+            # Lineage: the application's tables the refresh reads, upstream of the table (the
+            # graph shortens long names to their start and end around an ellipsis).
+            path = "/assets/customer_analytics?view=lineage"
+            sources = [table.name for table in tables_read_by(REFRESH)]
+            lines = page_lines(page, ui_url + path, ["customer_analytics", "bookings"])
+            missing = [name for name in sources if not any(labels(line, name) for line in lines)]
+            assert not missing, f"{path} does not show {missing}: {lines}"
             # The partition's own row count (its clients, not the batch's rows) and its name.
             path = f"/assets/customer_analytics?view=partitions&partition={organization_id}"
             lines = page_lines(page, ui_url + path, ["dagster/row_count", name])
@@ -199,6 +208,13 @@ def test_ui_shows_assets_checks_schedules_and_sensor(ui_url, ui_environment, mon
 def page_lines(page, url: str, expected: list[str]) -> list[str]:
     """The page's non-empty lines once every expected word is on it."""
     return [line.strip() for line in page_text(page, url, expected).splitlines() if line.strip()]
+
+
+def labels(line: str, name: str) -> bool:
+    """Whether ``line`` is ``name`` as a graph node shows it: whole, or its start and end
+    around an ellipsis."""
+    start, ellipsis, end = line.partition("\u2026")
+    return line == name or bool(ellipsis and start and end and name.startswith(start) and name.endswith(end))
 
 
 def following(lines: list[str], label: str) -> str | None:
