@@ -63,6 +63,9 @@ SOURCE_TABLES = (
         (
             _column("id", UUID, (REFRESH, CHECKS, SCHEDULING),
                     "The organization; its lowercase text is the `organizations` partition key."),
+            _column("name", TEXT, (SCHEDULING,),
+                    "Shown beside the id wherever organizations are listed: the freshness check's stale "
+                    "organizations here; check results, alerts and the command line also look it up."),
             _column("created_at", TIMESTAMPTZ, (SCHEDULING,),
                     "An organization created within the freshness window is not stale yet."),
         ),
