@@ -201,8 +201,22 @@ def test_ui_shows_assets_checks_schedules_and_sensor(ui_url, ui_environment, mon
             text = page_text(page, ui_url + path, expected)
             missing = [word for word in expected if word not in text]
             assert not missing, f"{path} does not show {missing}"
+            # ... and plots how many organizations failed it, evaluation after evaluation.
+            plots = plotted(page)
+            assert "failing_organizations" in plots, f"{path} plots {plots}"
         finally:
             browser.close()
+
+
+def plotted(page, timeout_ms: int = 30_000) -> list[str]:
+    """The labels under the check page's "Plots" heading, once its plots have rendered."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        after = page.inner_text("body").partition("\nPlots\n")[2]
+        labels = [line.strip() for line in after.splitlines() if line.strip()]
+        if labels or time.monotonic() > deadline:
+            return labels
+        page.wait_for_timeout(500)
 
 
 def page_lines(page, url: str, expected: list[str]) -> list[str]:
