@@ -1,19 +1,148 @@
-"""The ways into Dagster from a checkout: the instance configurations behind `dg dev` and
-`dagster dev` without DAGSTER_HOME (docs/decisions/0028)."""
+"""The ways into Dagster from a checkout, as README gives them: `dg check defs`,
+`dg list defs`, `dg dev` and plain `dagster dev`, each run from the repository root in
+a newcomer's environment (no DAGSTER_HOME, no Dagster variable). The servers must answer
+over HTTP and start without a warning a newcomer cannot act on; the instance
+configurations behind them are checked too (docs/decisions/0028)."""
 
+import json
+import os
+import re
+import shutil
+import signal
+import socket
 import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from importlib.metadata import distributions, version
 from pathlib import Path
 
+import psutil
 import yaml
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from customer_analytics_pipeline.definitions import defs
+from customer_analytics_pipeline.operations.serve import CODE_LOCATION_MODULE, CODE_LOCATION_NAME
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DEVELOPMENT_DAGSTER_YAML = REPOSITORY / "dagster.yaml"
 PRODUCTION_DAGSTER_YAML = REPOSITORY / "deploy" / "dagster.yaml"
+BIN = Path(sys.executable).parent
 # `dagster dev` run without DAGSTER_HOME keeps its instance in a folder of this prefix in
 # the current directory (dagster._cli.utils.TMP_DAGSTER_HOME_PREFIX) and removes it on exit.
 TEMPORARY_DAGSTER_HOME_PREFIX = ".tmp_dagster_home_"
+SERVE_TIMEOUT_SECONDS = 240
+STOP_TIMEOUT_SECONDS = 60
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# What counts as a warning in start-up output: Python warnings (`...Warning: message`),
+# Dagster's WARNING log lines, and tracebacks.
+WARNING_LINE = re.compile(r"\w+Warning: |\bWARNING\b|Traceback")
+# Dagster's own pointer from `dagster dev` to `dg dev`: a newcomer who reads it can act on it.
+DAGSTER_DEV_POINTS_TO_DG_DEV = re.compile(r"SupersessionWarning: .*`dev_command`.*Use 'dg dev' instead")
+
+
+def newcomer_environment(home: Path, **variables: str) -> dict[str, str]:
+    """This process's environment without anything a fresh checkout would not have set:
+    no DAGSTER_* or CUSTOMER_ANALYTICS_* variable, no DATABASE_URL (unless given), and
+    HOME a folder of the test's own (with DAGSTER_HOME unset, Dagster keeps its telemetry
+    notice's id and logs under ~/.dagster)."""
+    environment = {
+        name: value for name, value in os.environ.items()
+        if not name.startswith(("DAGSTER_", "CUSTOMER_ANALYTICS_", "XDG_")) and name != "DATABASE_URL"
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    return {**environment, "HOME": str(home), **variables}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def plain(text: str) -> str:
+    return ANSI_ESCAPE.sub("", text)
+
+
+def warnings_in(output: str, allowed: re.Pattern | None = None) -> list[str]:
+    return [line for line in plain(output).splitlines()
+            if WARNING_LINE.search(line) and not (allowed and allowed.search(line))]
+
+
+def temporary_dagster_homes() -> set[Path]:
+    return set(REPOSITORY.glob(TEMPORARY_DAGSTER_HOME_PREFIX + "*"))
+
+
+def stop(process: subprocess.Popen, stop_signal: signal.Signals, whole_group: bool) -> None:
+    """Stops the command as a terminal's Ctrl-C (SIGINT to its process group) or a service
+    manager (SIGTERM to it alone) would, then kills whatever is left of it: its process
+    group and every process it started (``ui`` starts `dg dev` in a group of its own)."""
+    started = []
+    with suppress(psutil.Error):
+        started = psutil.Process(process.pid).children(recursive=True)
+    try:
+        with suppress(ProcessLookupError):
+            if whole_group:
+                os.killpg(process.pid, stop_signal)
+            else:
+                process.send_signal(stop_signal)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        psutil.wait_procs(started, timeout=10)
+    finally:
+        for group in {process.pid, *(p.pid for p in started)}:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        for leftover in started:
+            with suppress(psutil.Error):
+                leftover.kill()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+
+
+@contextmanager
+def serving(command: list[str], port: int, env: dict[str, str], log: Path,
+            stop_signal: signal.Signals = signal.SIGINT, whole_group: bool = True) -> Iterator[str]:
+    """Runs ``command`` from the repository root until the UI on ``port`` answers
+    GET /server_info; yields its output so far. Always stops it and its processes, and
+    removes a temporary Dagster instance folder it left in the repository."""
+    before = temporary_dagster_homes()
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, cwd=REPOSITORY, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + SERVE_TIMEOUT_SECONDS
+        while not answers(f"http://127.0.0.1:{port}/server_info"):
+            assert process.poll() is None, f"exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, f"no answer within {SERVE_TIMEOUT_SECONDS}s:\n{log.read_text()[-4000:]}"
+            time.sleep(1)
+        time.sleep(3)  # what start-up prints right after the webserver answers
+        yield log.read_text()
+    finally:
+        stop(process, stop_signal, whole_group)
+        for folder in temporary_dagster_homes() - before:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_dg(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "dg"), *arguments], cwd=REPOSITORY, env=newcomer_environment(tmp_path / "home"),
+        capture_output=True, text=True, timeout=300,
+    )
 
 
 # --- the instance configurations ---------------------------------------------------------
@@ -40,6 +169,92 @@ def test_the_production_instance_config_is_the_development_one_with_postgres_sto
     assert "storage" not in development
     assert production == development
     assert development["telemetry"] == {"enabled": False}
+
+
+# --- dependencies ------------------------------------------------------------------------
+
+
+def test_dagster_distributions_are_one_pinned_release():
+    """dagster-postgres pins dagster exactly, and so does dagster-dg-cli: every Dagster
+    distribution in the dependencies is pinned, and every one installed is of one release
+    (the core packages' version or the libraries' matching 0.x version)."""
+    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for requirement in map(Requirement, project["dependencies"]):
+        if canonicalize_name(requirement.name).startswith("dagster"):
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"{requirement} is not pinned exactly"
+            pins[canonicalize_name(requirement.name)] = specifier.version
+    assert {"dagster", "dagster-webserver", "dagster-postgres", "dagster-dg-cli"} <= pins.keys(), pins
+    for name, pinned in pins.items():
+        assert version(name) == pinned, f"{name} {version(name)} installed, {pinned} pinned"
+    release = {pins["dagster"], pins["dagster-postgres"]}
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()
+                 if canonicalize_name(d.metadata["Name"]).startswith("dagster")}
+    assert {name: v for name, v in installed.items() if v not in release} == {}
+
+
+def test_every_way_in_names_the_same_code_location():
+    """`dg` ([tool.dg.project]), `dagster dev` run here ([tool.dagster]), workspace.yaml and
+    the runbook's code server load one module under one name."""
+    tool = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]
+    (workspace_entry,) = yaml.safe_load((REPOSITORY / "workspace.yaml").read_text())["load_from"]
+    locations = {
+        "[tool.dg.project]": (tool["dg"]["project"]["code_location_target_module"],
+                              tool["dg"]["project"]["code_location_name"]),
+        "[tool.dagster]": (tool["dagster"]["module_name"], tool["dagster"]["code_location_name"]),
+        "workspace.yaml": (workspace_entry["python_module"]["module_name"],
+                           workspace_entry["python_module"]["location_name"]),
+        "code-server": (CODE_LOCATION_MODULE, CODE_LOCATION_NAME),
+    }
+    assert set(locations.values()) == {("customer_analytics_pipeline.definitions", "customer_analytics_pipeline")}, (
+        locations
+    )
+    assert tool["dg"]["directory_type"] == "project"
+
+
+# --- dg check defs / dg list defs --------------------------------------------------------
+
+
+def test_dg_check_defs_passes_from_the_repository_root(tmp_path):
+    result = run_dg(tmp_path, "check", "defs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully." in result.stdout, result.stdout + result.stderr
+    assert warnings_in(result.stdout + result.stderr) == []
+
+
+def test_dg_list_defs_lists_the_code_location(tmp_path):
+    result = run_dg(tmp_path, "list", "defs", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = json.loads(result.stdout)
+    assert {asset["asset_key"] for asset in listed["assets"]} == {
+        key.to_user_string() for key in defs.resolve_all_asset_keys()
+    }
+    assert {schedule["name"] for schedule in listed["schedules"]} == {schedule.name for schedule in defs.schedules}
+    assert {sensor["name"] for sensor in listed["sensors"]} == {sensor.name for sensor in defs.sensors}
+    assert len(listed["asset_checks"]) == len(defs.resolve_asset_graph().asset_check_keys)
+
+
+# --- dg dev / dagster dev / customer-analytics ui ----------------------------------------
+
+
+def test_dg_dev_serves_the_ui_without_warnings(database_url, tmp_path):
+    """`dg dev` in the repository root: the project's code location, a temporary instance
+    configured by ./dagster.yaml."""
+    port = free_port()
+    env = newcomer_environment(tmp_path / "home", DATABASE_URL=database_url)
+    with serving([str(BIN / "dg"), "dev", "--port", str(port)], port, env, tmp_path / "dg-dev.log") as output:
+        assert warnings_in(output) == [], plain(output)[-4000:]
+
+
+def test_dagster_dev_serves_the_ui_without_dagster_home(database_url, tmp_path):
+    """Plain `dagster dev` in the repository root (workspace.yaml, ./dagster.yaml): it used
+    to stop on DAGSTER_POSTGRES_URL. Its only warning is Dagster's pointer to `dg dev`."""
+    port = free_port()
+    env = newcomer_environment(tmp_path / "home", DATABASE_URL=database_url)
+    with serving([str(BIN / "dagster"), "dev", "--port", str(port)], port, env, tmp_path / "dagster-dev.log") as output:
+        assert warnings_in(output, allowed=DAGSTER_DEV_POINTS_TO_DG_DEV) == [], plain(output)[-4000:]
+        assert "DAGSTER_POSTGRES_URL" not in output
 
 
 def test_the_temporary_instance_folder_is_ignored_by_git():
