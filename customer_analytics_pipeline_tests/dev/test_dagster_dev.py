@@ -1,8 +1,9 @@
 """The ways into Dagster from a checkout, as README gives them: `dg check defs`,
-`dg list defs`, `dg dev` and plain `dagster dev`, each run from the repository root in
-a newcomer's environment (no DAGSTER_HOME, no Dagster variable). The servers must answer
-over HTTP and start without a warning a newcomer cannot act on; the instance
-configurations behind them are checked too (docs/decisions/0028)."""
+`dg list defs`, `dg dev`, plain `dagster dev` and `customer-analytics ui`, each run from
+the repository root in a newcomer's environment (no DAGSTER_HOME, no Dagster variable
+but what `ui` is given). The servers must answer over HTTP and start without a warning
+a newcomer cannot act on; the instance configurations behind them are checked too
+(docs/decisions/0028)."""
 
 import json
 import os
@@ -28,6 +29,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from customer_analytics_pipeline.definitions import defs
+from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
 from customer_analytics_pipeline.operations.serve import CODE_LOCATION_MODULE, CODE_LOCATION_NAME
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -255,6 +257,21 @@ def test_dagster_dev_serves_the_ui_without_dagster_home(database_url, tmp_path):
     with serving([str(BIN / "dagster"), "dev", "--port", str(port)], port, env, tmp_path / "dagster-dev.log") as output:
         assert warnings_in(output, allowed=DAGSTER_DEV_POINTS_TO_DG_DEV) == [], plain(output)[-4000:]
         assert "DAGSTER_POSTGRES_URL" not in output
+
+
+def test_customer_analytics_ui_starts_without_warnings(make_scratch_database, tmp_path):
+    """`customer-analytics ui` from the repository root: neither `dagster dev`'s
+    supersession warning nor Dagster's note that ./dagster.yaml is not used (its
+    instance is DAGSTER_HOME, with deploy/dagster.yaml copied in)."""
+    port = free_port()
+    env = newcomer_environment(
+        tmp_path / "home", DATABASE_URL=make_scratch_database(), DAGSTER_HOME=str(tmp_path / "dagster_home"),
+        DAGSTER_POSTGRES_URL=sqlalchemy_url(make_scratch_database()),
+    )
+    command = [str(BIN / "customer-analytics"), "ui", "--port", str(port), "--organizations", "2",
+               "--clients-per-org", "5"]
+    with serving(command, port, env, tmp_path / "ui.log", signal.SIGTERM, whole_group=False) as output:
+        assert warnings_in(output) == [], plain(output)[-4000:]
 
 
 def test_the_temporary_instance_folder_is_ignored_by_git():
