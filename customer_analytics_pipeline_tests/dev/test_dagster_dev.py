@@ -274,6 +274,20 @@ def test_customer_analytics_ui_starts_without_warnings(make_scratch_database, tm
         assert warnings_in(output) == [], plain(output)[-4000:]
 
 
+# --- the docs ----------------------------------------------------------------------------
+
+README_LIMIT_CHARACTERS = 8000
+START_COMMANDS = ("customer-analytics ui", "dg dev", "dagster dev", "dg check defs", "dg list defs")
+
+
+def test_readme_and_runbook_say_how_to_start_dagster():
+    readme = (REPOSITORY / "README.md").read_text()
+    runbook = (REPOSITORY / "docs" / "operations.md").read_text()
+    assert len(readme) < README_LIMIT_CHARACTERS, len(readme)
+    for name, text in (("README.md", readme), ("docs/operations.md", runbook)):
+        assert [command for command in START_COMMANDS if command not in text] == [], name
+
+
 def test_the_temporary_instance_folder_is_ignored_by_git():
     """`dg dev` or `dagster dev` killed (not stopped) leaves its temporary instance folder behind."""
     ignored = subprocess.run(["git", "check-ignore", "-q", f"{TEMPORARY_DAGSTER_HOME_PREFIX}abc123/storage"],
