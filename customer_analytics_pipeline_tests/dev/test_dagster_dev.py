@@ -40,6 +40,9 @@ BIN = Path(sys.executable).parent
 # the current directory (dagster._cli.utils.TMP_DAGSTER_HOME_PREFIX) and removes it on exit.
 TEMPORARY_DAGSTER_HOME_PREFIX = ".tmp_dagster_home_"
 SERVE_TIMEOUT_SECONDS = 240
+# The daemon evaluates the sensors as it starts: the first to touch the database is done
+# once the partitions sensor reports (skipped, added partitions, or an error).
+SENSORS_EVALUATED = re.compile(r"sensor organization_partitions_sensor\b|Added partition keys", re.IGNORECASE)
 STOP_TIMEOUT_SECONDS = 60
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 # What counts as a warning in start-up output: Python warnings (`...Warning: message`),
@@ -51,9 +54,10 @@ DAGSTER_DEV_POINTS_TO_DG_DEV = re.compile(r"SupersessionWarning: .*`dev_command`
 
 def newcomer_environment(home: Path, **variables: str) -> dict[str, str]:
     """This process's environment without anything a fresh checkout would not have set:
-    no DAGSTER_* or CUSTOMER_ANALYTICS_* variable, no DATABASE_URL (unless given), and
-    HOME a folder of the test's own (with DAGSTER_HOME unset, Dagster keeps its telemetry
-    notice's id and logs under ~/.dagster)."""
+    no DAGSTER_* or CUSTOMER_ANALYTICS_* variable, no DATABASE_URL (unless given), no XDG_*
+    variable (a container's or an ssh session's), and HOME a folder of the test's own
+    (with DAGSTER_HOME unset, Dagster keeps its telemetry notice's id and logs under
+    ~/.dagster)."""
     environment = {
         name: value for name, value in os.environ.items()
         if not name.startswith(("DAGSTER_", "CUSTOMER_ANALYTICS_", "XDG_")) and name != "DATABASE_URL"
@@ -120,8 +124,9 @@ def stop(process: subprocess.Popen, stop_signal: signal.Signals, whole_group: bo
 def serving(command: list[str], port: int, env: dict[str, str], log: Path,
             stop_signal: signal.Signals = signal.SIGINT, whole_group: bool = True) -> Iterator[str]:
     """Runs ``command`` from the repository root until the UI on ``port`` answers
-    GET /server_info; yields its output so far. Always stops it and its processes, and
-    removes a temporary Dagster instance folder it left in the repository."""
+    GET /server_info and the daemon has evaluated the sensors; yields its output so far.
+    Always stops it and its processes, and removes a temporary Dagster instance folder it
+    left in the repository."""
     before = temporary_dagster_homes()
     with open(log, "w") as output:
         process = subprocess.Popen(command, cwd=REPOSITORY, env=env, stdout=output, stderr=subprocess.STDOUT,
@@ -132,7 +137,11 @@ def serving(command: list[str], port: int, env: dict[str, str], log: Path,
             assert process.poll() is None, f"exited with {process.returncode}:\n{log.read_text()[-4000:]}"
             assert time.monotonic() < deadline, f"no answer within {SERVE_TIMEOUT_SECONDS}s:\n{log.read_text()[-4000:]}"
             time.sleep(1)
-        time.sleep(3)  # what start-up prints right after the webserver answers
+        while not SENSORS_EVALUATED.search(log.read_text()):
+            assert process.poll() is None, f"exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, f"no sensor evaluated:\n{log.read_text()[-4000:]}"
+            time.sleep(1)
+        time.sleep(3)  # what the other sensors print
         yield log.read_text()
     finally:
         stop(process, stop_signal, whole_group)
@@ -240,13 +249,34 @@ def test_dg_list_defs_lists_the_code_location(tmp_path):
 # --- dg dev / dagster dev / customer-analytics ui ----------------------------------------
 
 
-def test_dg_dev_serves_the_ui_without_warnings(database_url, tmp_path):
-    """`dg dev` in the repository root: the project's code location, a temporary instance
-    configured by ./dagster.yaml."""
+@contextmanager
+def embedded_server_stopped_afterwards(pgdata: Path) -> Iterator[None]:
+    """The embedded PostgreSQL stops with the last process using it; stops it (fast
+    shutdown, by the pid in its postmaster.pid) if a killed process left it running."""
+    try:
+        yield
+    finally:
+        with suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int((pgdata / "postmaster.pid").read_text().split()[0]), signal.SIGINT)
+
+
+def test_dg_dev_after_the_demo_serves_the_ui_without_warnings(tmp_path):
+    """README's way without a server: `customer-analytics demo`, then `dg dev` in the
+    repository root, both on the embedded PostgreSQL (no DATABASE_URL): the project's code
+    location, a temporary instance configured by ./dagster.yaml."""
+    pgdata = tmp_path / "pgdata"
+    env = newcomer_environment(tmp_path / "home", CUSTOMER_ANALYTICS_PGDATA=str(pgdata))
     port = free_port()
-    env = newcomer_environment(tmp_path / "home", DATABASE_URL=database_url)
-    with serving([str(BIN / "dg"), "dev", "--port", str(port)], port, env, tmp_path / "dg-dev.log") as output:
-        assert warnings_in(output) == [], plain(output)[-4000:]
+    with embedded_server_stopped_afterwards(pgdata):
+        demo = subprocess.run(
+            [str(BIN / "customer-analytics"), "demo", "--organizations", "2", "--clients-per-org", "5"],
+            cwd=tmp_path, env={**env, "DAGSTER_HOME": str(tmp_path / "demo_home")},
+            capture_output=True, text=True, timeout=600,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        with serving([str(BIN / "dg"), "dev", "--port", str(port)], port, env, tmp_path / "dg-dev.log") as output:
+            assert warnings_in(output) == [], plain(output)[-4000:]
+            assert "organization partitions: 2 to add" in output, plain(output)[-4000:]
 
 
 def test_dagster_dev_serves_the_ui_without_dagster_home(database_url, tmp_path):
