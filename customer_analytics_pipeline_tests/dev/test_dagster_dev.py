@@ -29,7 +29,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from customer_analytics_pipeline.definitions import defs
-from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
 from customer_analytics_pipeline.operations.serve import CODE_LOCATION_MODULE, CODE_LOCATION_NAME
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -289,18 +288,21 @@ def test_dagster_dev_serves_the_ui_without_dagster_home(database_url, tmp_path):
         assert "DAGSTER_POSTGRES_URL" not in output
 
 
-def test_customer_analytics_ui_starts_without_warnings(make_scratch_database, tmp_path):
-    """`customer-analytics ui` from the repository root: neither `dagster dev`'s
-    supersession warning nor Dagster's note that ./dagster.yaml is not used (its
-    instance is DAGSTER_HOME, with deploy/dagster.yaml copied in)."""
+def test_customer_analytics_ui_with_nothing_set_starts_without_warnings(tmp_path):
+    """README's one command, from the repository root with nothing set: the embedded
+    server, Dagster's storage in its `dagster` database through PgBouncer where pgbouncer
+    is installed (as root too, where the server and pgbouncer run as users of their own).
+    Neither `dagster dev`'s supersession warning nor Dagster's note that ./dagster.yaml is
+    not used (the instance is DAGSTER_HOME, with deploy/dagster.yaml copied in)."""
     port = free_port()
-    env = newcomer_environment(
-        tmp_path / "home", DATABASE_URL=make_scratch_database(), DAGSTER_HOME=str(tmp_path / "dagster_home"),
-        DAGSTER_POSTGRES_URL=sqlalchemy_url(make_scratch_database()),
-    )
+    pgdata = tmp_path / "pgdata"
+    # DAGSTER_HOME only keeps the default ./.dagster_home out of the repository.
+    env = newcomer_environment(tmp_path / "home", CUSTOMER_ANALYTICS_PGDATA=str(pgdata),
+                               DAGSTER_HOME=str(tmp_path / "dagster_home"))
     command = [str(BIN / "customer-analytics"), "ui", "--port", str(port), "--organizations", "2",
                "--clients-per-org", "5"]
-    with serving(command, port, env, tmp_path / "ui.log", signal.SIGTERM, whole_group=False) as output:
+    with (embedded_server_stopped_afterwards(pgdata),
+          serving(command, port, env, tmp_path / "ui.log", signal.SIGTERM, whole_group=False) as output):
         assert warnings_in(output) == [], plain(output)[-4000:]
 
 
