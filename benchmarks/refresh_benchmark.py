@@ -93,8 +93,8 @@ PAYMENTS_PER_BOOKING = 0.54  # 2.16 payments per client
 REFERRAL_SHARE = 0.10
 FLOOR_REPEATS = 3  # floors are lower bounds: best of three
 HOURLY_SCHEDULE = "hourly_recent_refresh"
-# Refresh steps production runs at once: the pools' limit in the repository's dagster.yaml.
-PRODUCTION_POOL_LIMIT = yaml.safe_load((REPOSITORY / "dagster.yaml").read_text())["concurrency"]["pools"][
+# Refresh steps production runs at once: the pools' limit in deploy/dagster.yaml.
+PRODUCTION_POOL_LIMIT = yaml.safe_load((REPOSITORY / "deploy" / "dagster.yaml").read_text())["concurrency"]["pools"][
     "default_limit"]
 
 # The source columns compute_customer_rows.sql reads, one aggregate each, per table: a

