@@ -20,6 +20,12 @@ def missing_organizations(conn: psycopg.Connection, organization_ids: Sequence[s
     return [organization_id for organization_id in organization_ids if organization_id not in known]
 
 
+def organization_names(conn: psycopg.Connection, organization_ids: Sequence[str]) -> dict[str, str]:
+    """``{id: organizations.name}`` of those that exist, for the messages naming them."""
+    return dict(conn.execute(
+        "SELECT id::text, name FROM organizations WHERE id = ANY(%s::uuid[])", (list(organization_ids),)).fetchall())
+
+
 def listed(organization_ids: Sequence[str]) -> str:
     """The ids for a one-line message: the first few, then how many more."""
     shown = ", ".join(organization_ids[:LISTED_IN_A_LINE])

@@ -9,7 +9,7 @@ value), and a database error becomes a failed outcome that says why, never a cra
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -54,6 +54,28 @@ class Failures:
     def failed(self) -> bool:
         return self.error is not None or bool(self.rows_by_organization)
 
+    def of_organization(self, organization_id: str) -> "Failures":
+        """The failures of one organization only (an evaluation error concerns them all)."""
+        rows = self.rows_by_organization.get(organization_id)
+        return Failures(
+            {organization_id: rows} if rows else {},
+            [sample for sample in self.samples if sample.get("organization_id") == organization_id],
+            self.error,
+        )
+
+    @classmethod
+    def combine(cls, parts: Sequence["Failures"]) -> "Failures":
+        """One check's failures over organizations evaluated apart (in transactions of
+        their own): counts added up, samples as ``find_failures`` keeps them (by
+        organization, at most ``MAX_SAMPLES``), the first error."""
+        rows: dict[str, int] = {}
+        for part in parts:
+            for organization_id, count in part.rows_by_organization.items():
+                rows[organization_id] = rows.get(organization_id, 0) + count
+        samples = sorted((s for part in parts for s in part.samples), key=lambda s: str(s.get("organization_id")))
+        errors = [part.error for part in parts if part.error]
+        return cls(dict(sorted(rows.items())), samples[:MAX_SAMPLES], errors[0] if errors else None)
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -69,6 +91,36 @@ class CheckOutcome:
     @property
     def passed(self) -> bool:
         return not self.failures.failed
+
+    def of_organization(self, organization_id: str) -> "CheckOutcome":
+        return replace(self, failures=self.failures.of_organization(organization_id))
+
+    @classmethod
+    def combine(cls, parts: Sequence["CheckOutcome"]) -> "CheckOutcome":
+        """One check's outcome over organizations evaluated apart: the failures combined,
+        the details of the first part that failed (else of the first part)."""
+        shown = next((part for part in parts if not part.passed), parts[0])
+        return replace(shown, failures=Failures.combine([part.failures for part in parts]))
+
+
+def failed_check_summaries(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str]) -> list[dict]:
+    """Which checks failed, how badly, where, for ``application_logs``: ids and counts
+    only. A check that could not evaluate failed for every organization it checked."""
+    summaries = []
+    for outcome in outcomes:
+        if outcome.passed:
+            continue
+        failures = outcome.failures
+        summary = {
+            "check": outcome.check_name,
+            "severity": outcome.severity,
+            "organizations": sorted(failures.rows_by_organization) or list(organization_ids),
+            "failing_rows": failures.total,
+        }
+        if failures.error:
+            summary["error"] = failures.error
+        summaries.append(summary)
+    return summaries
 
 
 def attempt(conn: psycopg.Connection, compute: Callable[[], T]) -> tuple[T | None, str | None]:
