@@ -62,9 +62,9 @@ def written_by_the_refresh(statements: Sequence[str] = (), params: dict | None =
 
         return refresh_in_transaction(conn, organization_ids, parameters, corrupting_log)
 
-    def corrupt_then_audit(conn, organization_ids):
+    def corrupt_then_audit(conn, organization_ids, *scope):
         corrupt(conn, statements, organization_ids)
-        return audit(conn, organization_ids)
+        return audit(conn, organization_ids, *scope)
 
     with mock.patch.object(refresh_module, "audit_organizations", corrupt_then_audit), \
             mock.patch.object(refresh_module, "_refresh_in_transaction", corrupted_refresh):
@@ -96,7 +96,8 @@ def checks_run(database_url, instance=None, corruption: Sequence[str] = (), para
     """The eight checks on every organization, the way a scheduled range run gets them:
     a refresh of every organization partition (default: `recent` at the generator's
     anchor, which after the `refreshed` fixture recomputes no one and moves no segment,
-    so rows corrupted in customer_analytics stay as they are) with the checks in its step.
+    so rows corrupted in customer_analytics stay as they are, audited in full: a wrong
+    row is seen whether or not the refresh rewrote it) with the checks in its step.
     ``corruption`` and ``before_writing`` run inside the refresh's transaction (see
     ``written_by_the_refresh``)."""
     instance = instance or DagsterInstance.ephemeral()
@@ -111,7 +112,7 @@ def checks_run(database_url, instance=None, corruption: Sequence[str] = (), para
             instance=instance,
             resources={"database": PostgresResource(database_url=database_url)},
             run_config={"ops": {"customer_analytics": {"config": config or {
-                "mode": "recent", "as_of": anchor().isoformat()}}}},
+                "mode": "recent", "as_of": anchor().isoformat(), "audit_every_row": True}}}},
             tags={PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]},
             raise_on_error=False,
         )

@@ -112,6 +112,11 @@ class CustomerAnalyticsConfig(Config):
         description="These organizations (the hourly tick's changed ones, the run's partition among them) "
         "instead of the run's partitions; each gets its own materialization.",
     )
+    audit_every_row: bool = Field(
+        default=False,
+        description="Audit every row of the organizations before commit, not only the rows the refresh wrote "
+        "and a rotating sample of the others.",
+    )
 
 
 def run_start(context: AssetExecutionContext) -> datetime:
@@ -130,6 +135,7 @@ def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime
             new_days=config.new_days,
             active_days=config.active_days,
             at_risk_days=config.at_risk_days,
+            audit_every_row=config.audit_every_row,
         )
     except ValueError as error:
         raise Failure(description=f"invalid customer_analytics config: {error}", allow_retries=False) from error

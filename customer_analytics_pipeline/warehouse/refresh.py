@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from customer_analytics_pipeline.warehouse.checks.audit import Audit, audit_organizations
+from customer_analytics_pipeline.warehouse.checks.outcomes import EVERY_ROW, AuditScope, sample_window
 from customer_analytics_pipeline.warehouse.connection import set_local_settings
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
@@ -77,6 +78,9 @@ class RefreshParameters:
     new_days: int = 30
     active_days: int = 90
     at_risk_days: int = 180
+    # The audit before commit reads every row, not only the rows the refresh wrote and
+    # the sample of the others (an operator's full audit).
+    audit_every_row: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in REFRESH_MODES:
@@ -102,6 +106,7 @@ class OrganizationRefresh:
     rows_updated: int
     rows_deleted: int
     row_count: int
+    previous_as_of: datetime | None = None  # the as_of of the organization's previous refresh
 
     @property
     def rows_unchanged(self) -> int:
@@ -327,13 +332,24 @@ def _refresh_and_audit(
     """The refresh, then the audit of what it wrote, inside the caller's transaction;
     ``AuditRejected`` (which rolls that transaction back) when the audit fails."""
     result = _refresh_in_transaction(conn, organization_ids, parameters, log)
-    audit = audit_organizations(conn, [o.organization_id for o in result.organizations])
+    audit = audit_organizations(conn, [o.organization_id for o in result.organizations],
+                                _audit_scope(result, parameters))
     result = replace(result, audit=audit)
     if not audit.passed:
         raise AuditRejected(result)
     log(f"audit passed ({len(audit.outcomes)} checks on {len(audit.organization_ids)} organization(s)) "
         f"in {audit.seconds:.2f}s")
     return result
+
+
+def _audit_scope(result: RefreshResult, parameters: RefreshParameters) -> AuditScope:
+    """Every row the refresh wrote (stamped with its transaction's now()) and, of the
+    others, the sample buckets of the hours since each organization's previous refresh
+    (every row, when asked to)."""
+    if parameters.audit_every_row:
+        return EVERY_ROW
+    return AuditScope(result.refreshed_at, {o.organization_id: sample_window(o.previous_as_of, parameters.as_of)
+                                            for o in result.organizations})
 
 
 def _audit_failures(conn: psycopg.Connection, audit: Audit) -> list[OrganizationFailure]:
@@ -378,7 +394,7 @@ def _refresh_in_transaction(
         segments_moved = dict(conn.execute(load_sql(UPDATE_SEGMENTS_SQL), params).fetchall())
     state = conn.execute(load_sql(RECORD_STATE_SQL), params).fetchall()
     organizations = []
-    for organization_id, row_count, previous_row_count in state:
+    for organization_id, row_count, previous_row_count, previous_as_of in state:
         inserted, updated = written.get(organization_id, (0, 0))
         organizations.append(
             OrganizationRefresh(
@@ -389,6 +405,7 @@ def _refresh_in_transaction(
                 # what the previous refresh left, plus inserts, minus what is there now.
                 rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
                 row_count=row_count,
+                previous_as_of=previous_as_of,
             )
         )
     known = {organization.organization_id for organization in organizations}

@@ -136,7 +136,7 @@ def test_no_other_session_sees_rows_that_fail_their_audit(refreshed, database_ur
         with psycopg.connect(database_url, autocommit=True) as reader:
             seen.append(published(reader, org))
 
-    def corrupt_then_audit(conn, organization_ids):
+    def corrupt_then_audit(conn, organization_ids, *scope):
         conn.execute("UPDATE customer_analytics SET avg_ticket_cents = avg_ticket_cents + 1, updated_at = now()"
                      " WHERE organization_id = %s AND square_customer_id = %s", (org, customer))
         # The writing session sees its wrong row; another session, in another thread, does not.
@@ -144,7 +144,7 @@ def test_no_other_session_sees_rows_that_fail_their_audit(refreshed, database_ur
         reader = threading.Thread(target=read_elsewhere)
         reader.start()
         reader.join(30)
-        outcome = audit(conn, organization_ids)
+        outcome = audit(conn, organization_ids, *scope)
         read_elsewhere()  # the audit has run, the transaction is not over yet
         return outcome
 

@@ -4,7 +4,8 @@ belongs, not only on values shifted by one: a comparison with ``<>`` instead of
 invariant that a NULL side leaves unknown must fail a test here.
 
 Each wrong write is made the way a faulty refresh would make it, inside a transaction
-(stamped with its now()), and audited there as the refresh audits, then rolled back.
+(stamped with its now()), and audited there as the refresh audits its writes (here with
+no sample of the other rows), then rolled back.
 table_exists and row_count_matches_clients compare no nullable value: their cases are
 the structural ones (no key where one belongs, a key column too many; no row where a
 client is, a row where none is)."""
@@ -19,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from customer_analytics_pipeline.dev.demo.synthetic_data import generate
 from customer_analytics_pipeline.warehouse.checks.audit import audit_organizations
+from customer_analytics_pipeline.warehouse.checks.outcomes import AuditScope
 from customer_analytics_pipeline.warehouse.migrations import (
     apply_migrations,
     apply_source_indexes,
@@ -113,7 +115,9 @@ def test_each_error_check_fails_on_null_and_on_a_value_where_null_belongs(refres
     with conn.transaction(force_rollback=True):
         for statement in statements:
             conn.execute(statement, {"org": org, "customer": customer})
-        audit = audit_organizations(conn, organization_ids(conn))
+        (now,) = conn.execute("SELECT now()").fetchone()
+        keys = organization_ids(conn)
+        audit = audit_organizations(conn, keys, AuditScope(now, {key: (0, 0) for key in keys}))
 
     outcomes = {outcome.check_name: outcome for outcome in audit.outcomes}
     failures = outcomes[check_name].failures

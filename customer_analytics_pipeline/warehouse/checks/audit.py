@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import psycopg
 
 from customer_analytics_pipeline.warehouse.checks.evaluation import audit_outcomes
-from customer_analytics_pipeline.warehouse.checks.outcomes import CheckOutcome
+from customer_analytics_pipeline.warehouse.checks.outcomes import EVERY_ROW, AuditScope, CheckOutcome
 
 # How many failing customers an organization's failure line names per check.
 CUSTOMERS_NAMED = 3
@@ -73,9 +73,12 @@ class Audit:
         )
 
 
-def audit_organizations(conn: psycopg.Connection, organization_ids: Sequence[str]) -> Audit:
-    """The ERROR checks on the organizations' rows as the caller's transaction sees them
-    (each check in a savepoint of its own, so one that cannot evaluate fails alone)."""
+def audit_organizations(
+    conn: psycopg.Connection, organization_ids: Sequence[str], scope: AuditScope = EVERY_ROW
+) -> Audit:
+    """The ERROR checks on the organizations' rows of ``scope`` as the caller's
+    transaction sees them (each check in a savepoint of its own, so one that cannot
+    evaluate fails alone)."""
     started = time.perf_counter()
-    outcomes = audit_outcomes(conn, list(organization_ids))
+    outcomes = audit_outcomes(conn, list(organization_ids), scope)
     return Audit(tuple(organization_ids), tuple(outcomes), time.perf_counter() - started)

@@ -15,8 +15,10 @@ import psycopg
 from customer_analytics_pipeline.warehouse.checks.masking import mask_personal_fields
 from customer_analytics_pipeline.warehouse.checks.outcomes import (
     ERROR,
+    EVERY_ROW,
     MAX_SAMPLES,
     WARN,
+    AuditScope,
     CheckOutcome,
     Failures,
     attempt,
@@ -125,9 +127,11 @@ def segment_counts(conn: psycopg.Connection, organization_ids: list[str], rememb
     return current, previous
 
 
-def unknown_segments_outcome(conn: psycopg.Connection, organization_ids: list[str]) -> CheckOutcome:
+def unknown_segments_outcome(
+    conn: psycopg.Connection, organization_ids: list[str], scope: AuditScope = EVERY_ROW
+) -> CheckOutcome:
     """segment_distribution's ERROR: a NULL or unknown segment (audited before commit)."""
-    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, segments=list(CUSTOMER_SEGMENTS))
+    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, scope, segments=list(CUSTOMER_SEGMENTS))
     return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, invalid)
 
 
@@ -174,20 +178,23 @@ def masked_sample_row(conn: psycopg.Connection, organization_ids: list[str], fai
     return mask_personal_fields({name: row[name] for name in shown if name in row})
 
 
-def audit_outcomes(conn: psycopg.Connection, organization_ids: list[str]) -> list[CheckOutcome]:
-    """The ERROR checks (1-7; of check 4 its NULL or unknown segment, placed last): what
-    the refresh audits inside its transaction before it commits, and what
-    ``customer-analytics check`` evaluates. A check that cannot evaluate (say, a column it
-    reads is gone) fails on its own with the database error."""
+def audit_outcomes(
+    conn: psycopg.Connection, organization_ids: list[str], scope: AuditScope = EVERY_ROW
+) -> list[CheckOutcome]:
+    """The ERROR checks (1-7; of check 4 its NULL or unknown segment, placed last) on the
+    rows of ``scope``: what the refresh audits inside its transaction before it commits
+    (what it wrote and a sample of the rest), and what ``customer-analytics check``
+    evaluates (every row). A check that cannot evaluate (say, a column it reads is gone)
+    fails on its own with the database error."""
     outcomes = [CheckOutcome("table_exists", CUSTOMER_ANALYTICS_TABLE, ERROR,
                              failures_or_error(conn, lambda: table_structure_failures(conn)))]
     for name, sql_file in ROW_CHECKS.items():
-        failures = find_failures(conn, sql_file, organization_ids)
+        failures = find_failures(conn, sql_file, organization_ids, scope)
         details = {}
         if name == "sample_record_valid" and not failures.error:
             details = {"sample_row": masked_sample_row(conn, organization_ids, failures)}
         outcomes.append(CheckOutcome(name, CUSTOMER_ANALYTICS_TABLE, ERROR, failures, details))
-    outcomes.append(unknown_segments_outcome(conn, organization_ids))
+    outcomes.append(unknown_segments_outcome(conn, organization_ids, scope))
     return outcomes
 
 

@@ -27,7 +27,6 @@ FROM (
                CASE WHEN (total_accepted_bookings > 0) IS DISTINCT FROM (first_booking_at IS NOT NULL)
                     THEN 'total_accepted_bookings > 0 disagrees with first_booking_at being set' END
            ) AS problem
-    FROM customer_analytics AS ca
-    WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
+    FROM audited_rows AS ca
 ) AS checked
 WHERE problem <> ''
