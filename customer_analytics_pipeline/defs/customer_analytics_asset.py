@@ -373,7 +373,8 @@ def refresh_organizations(
     else:
         yield from batched_materializations(
             context, organization_materializations(result, expired_rows_deleted, schema))
-    yield from check_results(context, database, result.audit, [o.organization_id for o in result.organizations])
+    if result.audit is not None:  # None only when no organization was refreshed
+        yield from check_results(context, database, result.audit, [o.organization_id for o in result.organizations])
 
 
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:
