@@ -35,13 +35,18 @@ LABELS = (
     "recent after 3%: customers recomputed",
     "recent after 3%: rows written",
     "recent after 3% / floor",
-    "checks after each batch of the full refresh",
+    "audit before commit in each batch of the full refresh",
+    "audit / full refresh",
+    "checks over every row after each batch of the full refresh",
     "checks / full refresh",
-    "checks after each batch of the recent refresh",
+    "audit before commit in each batch of the recent refresh",
+    "audit / recent refresh",
+    "checks over every row after each batch of the recent refresh",
     "checks / recent refresh",
     "hourly tick through Dagster, wall",
     "tick: refresh SQL",
-    "tick: check SQL",
+    "tick: audit before commit",
+    "tick: check SQL after commit",
     "tick: orchestration / (refresh SQL + checks)",
     "view p50",
     "view p95",
@@ -82,8 +87,9 @@ def test_benchmark_runs_at_a_tiny_size(server_url, tmp_path):
     assert not missing, f"figures not printed: {missing}\n{output}"
     written = report.read_text(encoding="utf-8")
     assert "| full refresh, empty table |" in written and "| CPU |" in written
-    # Every change of the benchmark's 3% is visible to recent: the checks pass both times.
-    assert output.count("all pass") == 2, "a check failed after the full or the recent refresh"
+    # Every change of the benchmark's 3% is visible to recent: the audits and the checks
+    # over every row pass both times.
+    assert output.count("all pass") == 4, "an audit or a check failed after the full or the recent refresh"
     assert " 0 failed" in output, "a run of the Dagster tick failed"
     assert (COMMITTED_REPORT.read_bytes() if COMMITTED_REPORT.exists() else None) == committed
     assert benchmark_databases(server_url) <= before, "the scratch database was left behind"

@@ -1,7 +1,9 @@
 """The ``customer_analytics`` asset and ``customer_segment_changes`` beside it: one step
 refreshes the table for the run's organizations and, in the same transaction, logs the
-segment changes it made; then it evaluates the eight checks on the organizations it
-refreshed (docs/contract.md).
+segment changes it made and audits its rows with the ERROR checks before it commits
+(write-audit-publish: an organization that fails keeps its previous rows); after the
+commit it evaluates the two checks that cannot roll a refresh back, and reports all
+eight (docs/contract.md).
 
 A run covers a range of organization partitions, or, for the hourly tick's organizations
 scattered over the partitions, names them in ``organizations`` (tagged with the first
@@ -57,14 +59,13 @@ from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.defs.source_assets import source_keys_read_by
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.batch_refresh import NoKnownOrganization, refresh_batch
+from customer_analytics_pipeline.warehouse.checks.audit import Audit
 from customer_analytics_pipeline.warehouse.checks.evaluation import (
     CUSTOMER_ANALYTICS_CHECKS,
     VIEW_CHECK,
     VIEW_CHECK_DESCRIPTION,
-    evaluate_customer_analytics_checks,
-    evaluate_view_check,
+    checks_after_publish,
 )
-from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.organizations import organization_names
 from customer_analytics_pipeline.warehouse.refresh import (
@@ -114,6 +115,11 @@ class CustomerAnalyticsConfig(Config):
         description="These organizations (the hourly tick's changed ones, the run's partition among them) "
         "instead of the run's partitions; each gets its own materialization.",
     )
+    audit_every_row: bool = Field(
+        default=False,
+        description="Audit every row of the organizations before commit, not only the rows the refresh wrote "
+        "and a rotating sample of the others.",
+    )
 
 
 def run_start(context: AssetExecutionContext) -> datetime:
@@ -132,6 +138,7 @@ def refresh_parameters(config: CustomerAnalyticsConfig, run_started_at: datetime
             new_days=config.new_days,
             active_days=config.active_days,
             at_risk_days=config.at_risk_days,
+            audit_every_row=config.audit_every_row,
         )
     except ValueError as error:
         raise Failure(description=f"invalid customer_analytics config: {error}", allow_retries=False) from error
@@ -255,15 +262,17 @@ def range_outputs(
 
 
 def partial_failure(context: AssetExecutionContext, failed: OrganizationsFailed) -> Failure:
-    """The run's failure naming each organization that kept its previous rows, the
-    customer whose data broke it and the cause."""
+    """The run's failure naming each organization that kept its previous rows and why:
+    the customer whose data broke it and the cause, or (its name too) the checks its
+    rows failed before commit, their failing rows and the first failing customers."""
     for failure in failed.failures:
         context.log.error(f"customer_analytics kept the previous rows of {failure}")
     return Failure(
         description=str(failed),
         metadata={
             "failed_organizations": MetadataValue.json(
-                [{"organization_id": f.organization_id, "square_customer_id": f.square_customer_id, "cause": f.cause}
+                [{"organization_id": f.organization_id, "organization_name": f.organization_name,
+                  "square_customer_id": f.square_customer_id, "cause": f.cause}
                  for f in failed.failures[:100]]
             ),
             "committed_organizations": len(failed.refreshed.organizations) if failed.refreshed else 0,
@@ -298,29 +307,29 @@ def organizations_of_step(context: AssetExecutionContext, config: CustomerAnalyt
 
 
 def check_results(
-    context: AssetExecutionContext, database: PostgresResource, organization_ids: list[str]
-) -> tuple[list[AssetCheckResult], list[str]]:
-    """The eight checks on the organizations just refreshed: their results, and the names
-    of the blocking ones (1-7) that failed with ERROR (the run log and application_logs
-    have the details)."""
+    context: AssetExecutionContext, database: PostgresResource, audit: Audit, committed_organization_ids: list[str]
+) -> list[AssetCheckResult]:
+    """The eight checks' results: the ERROR checks as the refresh audited them before
+    its commit (on every organization it audited, rolled-back ones included), check 4's
+    WARN rule and check 8 on the organizations that committed. Failures are logged and
+    recorded in application_logs (``report_outcomes``)."""
     with database_failures_as_dagster_failures("customer_analytics checks", context.retry_number), \
             database.connect(watch_lock_waits=True) as conn:
-        outcomes = [*evaluate_customer_analytics_checks(conn, organization_ids, remember_segments=True),
-                    evaluate_view_check(conn, organization_ids)]
-        results = report_outcomes(context, conn, outcomes, organization_ids)
-    blocking = [o.check_name for o in outcomes
-                if not o.passed and o.severity == ERROR and o.check_name in CUSTOMER_ANALYTICS_CHECKS]
-    return results, blocking
+        segment_shift, view = checks_after_publish(conn, committed_organization_ids)
+        outcomes = [segment_shift if o.check_name == segment_shift.check_name and o.passed else o
+                    for o in audit.outcomes]
+        return report_outcomes(context, conn, [*outcomes, view], list(audit.organization_ids))
 
 
 def refresh_organizations(
     context: AssetExecutionContext, config: CustomerAnalyticsConfig, database: PostgresResource, settings: Settings
 ) -> Iterator[DagsterEvent | MaterializeResult | AssetCheckResult]:
-    """Refreshes the run's organizations together, in one transaction (per organization
-    when bad data in some must not block the others); a full run then deletes the
-    batch's change rows past the history window (``batch_refresh``); then the eight checks
-    of those organizations. A failed ERROR check fails the step (no retry: the rows are
-    committed) after its results are reported."""
+    """Refreshes the run's organizations together, in one transaction that audits its
+    rows before it commits (per organization when bad data or a failed audit in some
+    must not block the others); a full run then deletes the batch's change rows past the
+    history window (``batch_refresh``); then the eight checks' results. An organization
+    that failed its audit fails the step (no retry: the same rows would fail again)
+    after every result is reported."""
     try:
         parameters = refresh_parameters(config, run_start(context))
         organization_ids = organizations_of_step(context, config)
@@ -346,6 +355,9 @@ def refresh_organizations(
             if failed.refreshed:
                 yield from batched_materializations(
                     context, organization_materializations(failed.refreshed, None, None, {}))
+            if failed.audit is not None:
+                committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
+                yield from check_results(context, database, failed.audit, committed)
             raise partial_failure(context, failed) from None
         with database.connect() as conn:
             schema = column_schema(conn, CUSTOMER_ANALYTICS_TABLE)
@@ -368,14 +380,8 @@ def refresh_organizations(
     else:
         yield from batched_materializations(
             context, organization_materializations(result, expired_rows_deleted, schema, names))
-    results, failed_checks = check_results(context, database, [o.organization_id for o in result.organizations])
-    yield from results
-    if failed_checks:
-        raise Failure(
-            description=f"{len(failed_checks)} blocking asset check(s) failed with ERROR severity: "
-            + ", ".join(failed_checks),
-            allow_retries=False,
-        )
+    if result.audit is not None:  # None only when no organization was refreshed
+        yield from check_results(context, database, result.audit, [o.organization_id for o in result.organizations])
 
 
 def build_customer_analytics(settings: Settings) -> AssetsDefinition:

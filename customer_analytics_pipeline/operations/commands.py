@@ -127,6 +127,7 @@ def refresh_command(args: argparse.Namespace) -> int:
         parameters = RefreshParameters(
             mode=args.mode,
             as_of=parse_as_of(args.as_of) if args.as_of else datetime.now(UTC),
+            audit_every_row=args.audit_every_row,
         )
         organization_ids = normalize_organization_ids(args.organization) if args.organization else None
     except ValueError as error:
@@ -262,8 +263,13 @@ def add_operator_commands(commands: argparse._SubParsersAction) -> None:
         "--customers-per-run", type=int,
         help="customers per transaction, as the schedules balance runs (default: CUSTOMER_ANALYTICS_CUSTOMERS_PER_RUN)",
     )
+    refresh_parser.add_argument(
+        "--audit-every-row", action="store_true",
+        help="audit every row before commit, not only the rows written and a sample of the others",
+    )
     refresh_parser.set_defaults(run=refresh_command)
-    check_parser = commands.add_parser("check", help="evaluate the eight checks and print them per organization")
+    check_parser = commands.add_parser(
+        "check", help="evaluate the eight checks over every row and print them per organization (the full audit)")
     check_parser.add_argument("--organization", action="append", metavar="ID", help="an organization id (repeatable)")
     check_parser.set_defaults(run=check_command)
     add_serve_commands(commands)

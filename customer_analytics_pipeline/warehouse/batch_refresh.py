@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from customer_analytics_pipeline.warehouse.checks.outcomes import failed_check_summaries
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.migrations import ensure_schema_current
 from customer_analytics_pipeline.warehouse.organizations import listed, missing_organizations
@@ -61,6 +62,7 @@ def refresh_batch(
     ``is_final_failure(error)``; a failure row that cannot be written is a ``warn``."""
     organization_ids = list(organization_ids)
     committed: list[str] = []
+    failed_checks: list[dict] = []
     try:
         with connect(True) as conn:
             for migration in ensure_schema_current(conn):
@@ -75,6 +77,8 @@ def refresh_batch(
                 )
             except OrganizationsFailed as failed:
                 committed = [o.organization_id for o in failed.refreshed.organizations] if failed.refreshed else []
+                if failed.audit is not None:
+                    failed_checks = failed_check_summaries(failed.audit.outcomes, failed.audit.organization_ids)
                 raise
             if parameters.mode != "full":
                 return BatchRefresh(result)
@@ -83,7 +87,7 @@ def refresh_batch(
         if is_final_failure(error):
             not_recorded = record_failure_on_own_connection(
                 connect, run_id, str(error) if isinstance(error, OrganizationsFailed) else describe(error),
-                parameters.mode, organization_ids, committed,
+                parameters.mode, organization_ids, committed, failed_checks,
             )
             if not_recorded:
                 warn(f"could not record the failure in application_logs: {not_recorded}")
@@ -119,14 +123,14 @@ def expire_segment_history(
 
 def record_failure_on_own_connection(
     connect: Connect, run_id: str, cause: str, mode: str | None, organization_ids: Sequence[str],
-    committed_organization_ids: Sequence[str] = (),
+    committed_organization_ids: Sequence[str] = (), failed_checks: Sequence[dict] = (),
 ) -> str | None:
     """Appends a refresh's failure row on a connection of its own (the refresh's may be
     gone: a lost connection, a session the server ended). Best effort: None when
     written, else why it could not be (the database is down, say)."""
     try:
         with connect(False) as conn:
-            record_failure(conn, run_id, cause, mode, organization_ids, committed_organization_ids)
+            record_failure(conn, run_id, cause, mode, organization_ids, committed_organization_ids, failed_checks)
     except (psycopg.Error, ValueError) as error:  # ValueError: a malformed DATABASE_URL
         return describe(error)
     return None

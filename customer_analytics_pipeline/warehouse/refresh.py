@@ -1,5 +1,7 @@
 """The customer_analytics refresh: set-based SQL inside PostgreSQL, one transaction per
-batch (per organization when bad data in one must not block the others).
+batch (per organization when bad data or a failed audit in one must not block the
+others). Each transaction audits the rows it wrote before it commits
+(``warehouse/checks/audit.py``): write, audit, publish.
 
 Python here only sequences the SQL files of ``sql/refresh`` and counts what they did;
 every metric is defined once, in ``compute_customer_rows.sql``.
@@ -9,17 +11,20 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 import psycopg
 from psycopg import sql
 
+from customer_analytics_pipeline.warehouse.checks.audit import Audit, audit_organizations
+from customer_analytics_pipeline.warehouse.checks.outcomes import EVERY_ROW, AuditScope, sample_window
 from customer_analytics_pipeline.warehouse.connection import set_local_settings
 from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.migrations import available_migrations
+from customer_analytics_pipeline.warehouse.organizations import organization_names
 from customer_analytics_pipeline.warehouse.schema import CUSTOMER_ANALYTICS_CONTENT_COLUMNS
 from customer_analytics_pipeline.warehouse.sql_files import load_sql, sql_files_version
 
@@ -73,6 +78,9 @@ class RefreshParameters:
     new_days: int = 30
     active_days: int = 90
     at_risk_days: int = 180
+    # The audit before commit reads every row, not only the rows the refresh wrote and
+    # the sample of the others (an operator's full audit).
+    audit_every_row: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in REFRESH_MODES:
@@ -98,6 +106,7 @@ class OrganizationRefresh:
     rows_updated: int
     rows_deleted: int
     row_count: int
+    previous_as_of: datetime | None = None  # the as_of of the organization's previous refresh
 
     @property
     def rows_unchanged(self) -> int:
@@ -125,7 +134,9 @@ class RefreshResult:
     rows_recomputed: int
     segment_counts: dict[str, int]
     segment_movements: tuple[SegmentMovement, ...]
-    duration_seconds: float
+    duration_seconds: float  # the refresh's statements, the audit not included
+    refreshed_at: datetime | None = None  # the transaction's now() (None: several transactions)
+    audit: Audit | None = None  # the ERROR checks on these rows, before they were committed
 
     @property
     def segment_changes(self) -> int:
@@ -164,6 +175,7 @@ class RefreshResult:
                 for (from_segment, to_segment), customers in sorted(movements.items(), key=_movement_order)
             ),
             duration_seconds=sum(result.duration_seconds for result in results),
+            audit=Audit.combine([result.audit for result in results if result.audit is not None]),
         )
 
 
@@ -175,28 +187,51 @@ def _movement_order(item: tuple[tuple[str | None, str], int]) -> tuple[str, str]
 
 @dataclass(frozen=True)
 class OrganizationFailure:
-    """An organization whose refresh failed on bad data and kept its previous rows."""
+    """An organization whose refresh failed, on bad data or on its audit, and kept its
+    previous rows (and its previous change log)."""
 
     organization_id: str
     square_customer_id: str | None  # the customer whose rows break it, when one was found
     cause: str
+    organization_name: str | None = None  # named when its audit failed
+    audit: Audit | None = None  # the audit that rejected its rows (None: bad data)
 
     def __str__(self) -> str:
+        name = f" ({self.organization_name})" if self.organization_name is not None else ""
         customer = f", customer {self.square_customer_id}" if self.square_customer_id else ""
-        return f"organization {self.organization_id}{customer}: {self.cause}"
+        return f"organization {self.organization_id}{name}{customer}: {self.cause}"
 
 
 class OrganizationsFailed(Exception):
-    """Some organizations of a batch failed on bad data; ``refreshed`` (the others) committed."""
+    """Some organizations of a batch failed on bad data or on their audit; ``refreshed``
+    (the others) committed."""
 
     def __init__(self, refreshed: "RefreshResult | None", failures: Sequence[OrganizationFailure]):
         self.refreshed = refreshed
         self.failures = tuple(failures)
         committed = len(refreshed.organizations) if refreshed else 0
+        audited = any(f.audit is not None for f in self.failures)
+        bad_data = any(f.audit is None for f in self.failures)
+        why = "on bad data or a failed audit" if audited and bad_data else "on a failed audit" if audited \
+            else "on bad data"
         super().__init__(
-            f"refresh failed for {len(self.failures)} organization(s) on bad data, "
+            f"refresh failed for {len(self.failures)} organization(s) {why}, "
             f"{committed} other organization(s) committed: " + "; ".join(str(f) for f in self.failures[:10])
         )
+
+    @property
+    def audit(self) -> Audit | None:
+        """The audit of every organization audited: the committed ones and the rejected ones."""
+        committed = [self.refreshed.audit] if self.refreshed and self.refreshed.audit else []
+        return Audit.combine([*committed, *(f.audit for f in self.failures if f.audit is not None)])
+
+
+class AuditRejected(Exception):
+    """Raised inside a refresh's transaction to roll it back: ``result.audit`` failed."""
+
+    def __init__(self, result: "RefreshResult"):
+        self.result = result
+        super().__init__(f"audit failed for {result.audit.rejected_organizations() if result.audit else []}")
 
 
 def parse_as_of(text: str) -> datetime:
@@ -238,36 +273,50 @@ def refresh_customer_analytics(
     log: Callable[[str], None] = lambda message: None,
     before_commit: Callable[[psycopg.Connection, "RefreshResult"], None] = lambda conn, result: None,
 ) -> RefreshResult:
-    """Refreshes customer_analytics for a batch of organizations.
+    """Refreshes customer_analytics for a batch of organizations, auditing its rows
+    before it commits them.
 
     The batch is tried in one transaction: readers see all of its new rows or none.
-    When bad data in one organization makes it fail (a PostgreSQL data error such as an
-    overflowing sum), each organization is refreshed again in a transaction of its own,
-    so the healthy ones commit and the others keep their previous rows; then
-    ``OrganizationsFailed`` names each failed organization, the customer whose data
-    broke it and the cause. Any other error rolls the whole batch back and propagates.
-    ``before_commit(conn, result)`` runs inside the transaction that commits the last
-    organization of the batch (the run-history row is written there).
+    After writing, the transaction audits what it wrote (the ERROR checks,
+    ``warehouse/checks/audit.py``). When some organizations fail the audit, or bad data
+    in one makes the refresh fail (a PostgreSQL data error such as an overflowing sum),
+    the transaction is rolled back and each organization is refreshed and audited again
+    in a transaction of its own, so the healthy ones commit and the others keep their
+    previous rows; then ``OrganizationsFailed`` names each failed organization and why
+    (the customer whose data broke it, or the checks its rows failed). Any other error
+    rolls the whole batch back and propagates. ``before_commit(conn, result)`` runs
+    inside the transaction that commits the last organization of the batch, after its
+    audit (the run-history row is written there).
     """
     if not conn.autocommit:
         raise ValueError("refresh_customer_analytics manages its own transaction: pass an autocommit connection")
     organization_ids = normalize_organization_ids(organization_ids)
     try:
         with conn.transaction():
-            result = _refresh_in_transaction(conn, organization_ids, parameters, log)
+            result = _refresh_and_audit(conn, organization_ids, parameters, log)
             before_commit(conn, result)
         return result
     except psycopg.errors.DataError as error:
         if len(organization_ids) == 1:
             raise OrganizationsFailed(None, [_failure_of(conn, organization_ids[0], parameters, error)]) from error
         log(f"bad data in the batch ({describe(error)}); refreshing its organizations one by one")
+    except AuditRejected as rejected:
+        audit = rejected.result.audit
+        failing = audit.rejected_organizations()
+        if len(failing) == len(audit.organization_ids):  # alone, each would fail the same way
+            raise OrganizationsFailed(None, _audit_failures(conn, audit)) from None
+        log(f"{len(failing)} organization(s) failed the audit ({audit.problems()}); "
+            "refreshing the batch's organizations one by one")
     refreshed, failures = [], []
     for organization_id in organization_ids:
         try:
             with conn.transaction():
-                refreshed.append(_refresh_in_transaction(conn, [organization_id], parameters, log))
+                refreshed.append(_refresh_and_audit(conn, [organization_id], parameters, log))
         except psycopg.errors.DataError as error:
             failures.append(_failure_of(conn, organization_id, parameters, error))
+            log(f"organization {organization_id} kept its previous rows: {failures[-1].cause}")
+        except AuditRejected as rejected:
+            failures += _audit_failures(conn, rejected.result.audit)
             log(f"organization {organization_id} kept its previous rows: {failures[-1].cause}")
     result = RefreshResult.combine(parameters, refreshed)
     if failures:
@@ -275,6 +324,44 @@ def refresh_customer_analytics(
     with conn.transaction():
         before_commit(conn, result)
     return result
+
+
+def _refresh_and_audit(
+    conn: psycopg.Connection, organization_ids: list[str], parameters: RefreshParameters, log: Callable[[str], None]
+) -> RefreshResult:
+    """The refresh, then the audit of what it wrote, inside the caller's transaction;
+    ``AuditRejected`` (which rolls that transaction back) when the audit fails."""
+    result = _refresh_in_transaction(conn, organization_ids, parameters, log)
+    audit = audit_organizations(conn, [o.organization_id for o in result.organizations],
+                                _audit_scope(result, parameters))
+    result = replace(result, audit=audit)
+    if not audit.passed:
+        raise AuditRejected(result)
+    log(f"audit passed ({len(audit.outcomes)} checks on {len(audit.organization_ids)} organization(s)) "
+        f"in {audit.seconds:.2f}s")
+    return result
+
+
+def _audit_scope(result: RefreshResult, parameters: RefreshParameters) -> AuditScope:
+    """Every row the refresh wrote (stamped with its transaction's now()) and, of the
+    others, the sample buckets of the hours since each organization's previous refresh
+    (every row, when asked to)."""
+    if parameters.audit_every_row:
+        return EVERY_ROW
+    return AuditScope(result.refreshed_at, {o.organization_id: sample_window(o.previous_as_of, parameters.as_of)
+                                            for o in result.organizations})
+
+
+def _audit_failures(conn: psycopg.Connection, audit: Audit) -> list[OrganizationFailure]:
+    """One failure per organization the audit rejected, named (read after the rollback)."""
+    rejected = audit.rejected_organizations()
+    names = organization_names(conn, rejected)
+    return [
+        OrganizationFailure(organization_id, None, f"audit failed: {own.problems()}",
+                            organization_name=names.get(organization_id), audit=own)
+        for organization_id in rejected
+        for own in [audit.of_organization(organization_id)]
+    ]
 
 
 def _refresh_in_transaction(
@@ -307,7 +394,7 @@ def _refresh_in_transaction(
         segments_moved = dict(conn.execute(load_sql(UPDATE_SEGMENTS_SQL), params).fetchall())
     state = conn.execute(load_sql(RECORD_STATE_SQL), params).fetchall()
     organizations = []
-    for organization_id, row_count, previous_row_count in state:
+    for organization_id, row_count, previous_row_count, previous_as_of in state:
         inserted, updated = written.get(organization_id, (0, 0))
         organizations.append(
             OrganizationRefresh(
@@ -318,6 +405,7 @@ def _refresh_in_transaction(
                 # what the previous refresh left, plus inserts, minus what is there now.
                 rows_deleted=0 if previous_row_count is None else previous_row_count + inserted - row_count,
                 row_count=row_count,
+                previous_as_of=previous_as_of,
             )
         )
     known = {organization.organization_id for organization in organizations}
@@ -335,6 +423,7 @@ def _refresh_in_transaction(
             SegmentMovement(*row) for row in conn.execute(load_sql(COUNT_SEGMENT_CHANGES_SQL), changes_params)
         ),
         duration_seconds=time.perf_counter() - started,
+        refreshed_at=changes_params["refreshed_at"],
     )
 
 

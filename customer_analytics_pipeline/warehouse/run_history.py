@@ -57,10 +57,12 @@ def record_success(conn: psycopg.Connection, result: RefreshResult, run_id: str)
 
 def record_failure(
     conn: psycopg.Connection, run_id: str, error: str, mode: str | None, organization_ids: Sequence[str],
-    committed_organization_ids: Sequence[str] = (),
+    committed_organization_ids: Sequence[str] = (), failed_checks: Sequence[dict[str, Any]] = (),
 ) -> None:
     """A failed batch, and why: its organizations kept their previous rows, except
-    ``committed_organization_ids`` (bad data in others did not block them). Once per run.
+    ``committed_organization_ids`` (bad data or a failed audit in others did not block
+    them); ``failed_checks`` are the checks whose audit rolled organizations back
+    (``{check, severity, organizations, failing_rows}``, ids and counts). Once per run.
     A batch of no organization gets no row: the admin page lists refreshes of
     organizations, and a run that resolved to none refreshed nothing."""
     if not organization_ids:
@@ -79,6 +81,10 @@ def record_failure(
                 "organization_count": len(organization_ids),
                 "organizations": list(organization_ids)[:MAX_ORGANIZATIONS_LISTED],
                 "organizations_committed": list(committed_organization_ids)[:MAX_ORGANIZATIONS_LISTED],
+                "failed_checks": [
+                    {**check, "organizations": list(check["organizations"])[:MAX_ORGANIZATIONS_LISTED]}
+                    for check in failed_checks
+                ],
                 "error": error,
                 "dagster_run_id": run_id,
             },

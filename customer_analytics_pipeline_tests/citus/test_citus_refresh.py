@@ -1,13 +1,15 @@
 """The pipeline on Citus (docs/citus.md): migrate distributes its tables beside the
 application's, and the refresh (both modes), the segment change log, retention, the
-hourly tick's selection, the view and the eight checks give exactly what the same run
-gives on plain PostgreSQL, cell for cell."""
+hourly tick's selection, the view, the eight checks and the audit before commit give
+exactly what the same run gives on plain PostgreSQL, cell for cell."""
 
 from datetime import timedelta
+from unittest import mock
 
 import psycopg
 import pytest
 
+from customer_analytics_pipeline.warehouse import refresh as refresh_module
 from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_checks
 from customer_analytics_pipeline.warehouse.citus import (
     COLOCATE_WITH,
@@ -283,3 +285,48 @@ def test_bad_data_fails_one_organization_and_commits_the_others_as_on_postgres(t
     assert_frames_equal_cellwise(read_customer_analytics(twin.citus, [bad]), before)  # kept its rows
     assert_frames_equal_cellwise(read_customer_analytics(twin.citus), read_customer_analytics(twin.postgres))
     pipeline_bookkeeping(twin)
+
+
+def test_a_wrong_metric_fails_its_audit_and_rolls_back_one_organization_as_on_postgres(twin):
+    """The audit before commit on Citus: the refresh's own wrong metric (written, stamped
+    and logged by its upsert) is found among the rows the transaction wrote, with no
+    sample of the others (same as_of: no hour passed), and only its organization keeps
+    its previous rows, as on PostgreSQL."""
+    as_of = anchor()
+    for conn in (twin.citus, twin.postgres):
+        refresh(conn, "full", as_of)
+    bad, *good = organizations_by_size(twin.postgres)[:3]
+    (customer,) = twin.postgres.execute(
+        "SELECT min(square_customer_id COLLATE \"C\") FROM customer_analytics WHERE organization_id = %s"
+        " AND total_payments > 0", (bad,)).fetchone()
+    before = read_customer_analytics(twin.citus, [bad])
+    changes_before = same_query(twin, "SELECT count(*) FROM customer_segment_changes")
+    refresh_in_transaction = refresh_module._refresh_in_transaction
+
+    def computing_a_wrong_average(conn, organization_ids, parameters, log):
+        def corrupt_before_writing(message):
+            if message.startswith("recomputed"):
+                conn.execute("UPDATE refresh_rows SET avg_ticket_cents = avg_ticket_cents + 1,"
+                             " customer_segment = 'VIP' WHERE organization_id = %s AND square_customer_id = %s",
+                             (bad, customer))
+            log(message)
+
+        return refresh_in_transaction(conn, organization_ids, parameters, corrupt_before_writing)
+
+    failures = []
+    with mock.patch.object(refresh_module, "_refresh_in_transaction", computing_a_wrong_average):
+        for conn in (twin.citus, twin.postgres):
+            with pytest.raises(OrganizationsFailed) as raised:
+                refresh(conn, "full", as_of, [bad, *good])
+            failures.append(raised.value)
+    citus, postgres = failures
+    assert [(f.organization_id, f.cause) for f in citus.failures] == [(f.organization_id, f.cause)
+                                                                     for f in postgres.failures]
+    (failure,) = citus.failures
+    assert failure.organization_id == bad
+    assert f"avg_ticket_consistent: 1 row(s), customers {customer}" in failure.cause
+    assert "segment_distribution: 1 row(s)" in failure.cause
+    assert sorted(o.organization_id for o in citus.refreshed.organizations) == sorted(good)
+    assert_frames_equal_cellwise(read_customer_analytics(twin.citus, [bad]), before)  # kept its rows
+    assert_frames_equal_cellwise(read_customer_analytics(twin.citus), read_customer_analytics(twin.postgres))
+    assert same_query(twin, "SELECT count(*) FROM customer_segment_changes") == changes_before  # no change row

@@ -1,8 +1,9 @@
 """Each asset check fails on the corruption it guards against (and only that one), passes on
-clean data, blocks the run on ERROR and only warns on a segment shift. Checks 1-7 run in
-the refresh step, after its commit: a corruption of customer_analytics is committed by
-the refresh itself (check_runs.committed_by_the_refresh), so the checks see what a
-faulty refresh would leave."""
+clean data, fails the run on ERROR and only warns on a segment shift. Checks 1-7 audit
+the refresh's rows inside its transaction, before it commits: a corruption of
+customer_analytics is written by the refresh itself (check_runs.written_by_the_refresh),
+so the audit sees what a faulty refresh would publish, and the organization keeps its
+previous rows."""
 
 import logging
 from datetime import timedelta
@@ -27,8 +28,9 @@ from customer_analytics_pipeline_tests.check_runs import (
     ALL_CHECKS,
     ASSETS_AND_CHECKS,
     VIEW_CHECK,
-    blocking_failure,
+    audit_failure,
     checks_run,
+    committed_by_the_refresh,
     evaluations_by_name,
     failed,
     one_customer,
@@ -81,10 +83,21 @@ def test_each_corruption_fails_exactly_its_check(refreshed, database_url, corrup
     evaluations = evaluations_by_name(result)
     assert set(evaluations) == ALL_CHECKS
     assert failed(evaluations) == {check_name}
-    # A failed ERROR check of 1-7 fails the refresh step (its rows are committed); check 8
-    # is not blocking: the step reports the failed evaluation and succeeds.
-    assert step_failures(result) == (
-        {} if check_name == VIEW_CHECK else {"customer_analytics": blocking_failure(check_name)})
+    # A failed ERROR check of 1-7 rolls the organization back and fails the refresh step,
+    # naming the organization, the check, its failing rows and customers (every
+    # organization when the check could not evaluate); check 8, evaluated after the
+    # commit, is not blocking: the step reports the failed evaluation and succeeds.
+    failures = step_failures(result)
+    if check_name == VIEW_CHECK:
+        assert failures == {}
+    elif where is None:
+        assert failures["customer_analytics"].startswith(audit_failure(len(organization_ids(refreshed)), 0))
+        assert f"{check_name} could not evaluate" in failures["customer_analytics"]
+    else:
+        assert failures["customer_analytics"].startswith(audit_failure(1, len(organization_ids(refreshed)) - 1))
+        assert f"organization {params['org']} (" in failures["customer_analytics"]
+        assert f"{check_name}: 1 row(s), customers {params['customer']}" in failures["customer_analytics"] or (
+            check_name == "row_count_matches_clients")
     metadata = evaluations[check_name].metadata
     if where is not None:
         assert metadata["failing_rows"].value == 1
@@ -151,27 +164,37 @@ def test_error_failure_fails_the_run_without_retry(refreshed, database_url):
     result, logs = run_scheduled_style(database_url, {"mode": "recent", "as_of": later})
 
     assert not result.success
-    assert step_failures(result) == {"customer_analytics": blocking_failure("first_booking_at_matches_source")}
-    # No retry: the refresh's rows are committed.
+    headline = step_failures(result)["customer_analytics"]
+    assert headline.startswith(audit_failure(1, len(organization_ids(refreshed)) - 1))
+    assert f"first_booking_at_matches_source: 1 row(s), customers {customer}" in headline
+    # No retry: the same rows would fail the same audit.
     assert not any(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not evaluations["first_booking_at_matches_source"].passed
     assert evaluations["first_booking_at_matches_source"].metadata["failing_rows"].value == 1
     assert evaluations["first_booking_at_matches_source"].metadata["failing_samples"].value[0][
         "square_customer_id"] == customer
+    # The organization kept its previous rows, the other customer's included; the others committed.
     assert refreshed.execute("SELECT first_booking_id FROM customer_analytics WHERE organization_id = %s"
-                             " AND square_customer_id = %s", (org, other)).fetchone()[0] != cancelled
-    materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
-    assert materialized == {"customer_analytics", "customer_segment_changes"}
+                             " AND square_customer_id = %s", (org, other)).fetchone()[0] == cancelled
+    materialized = {(event.asset_key.path[-1], event.partition) for event in result.get_asset_materialization_events()}
+    others = [key for key in organization_ids(refreshed) if key != org]
+    assert materialized == {(table, key) for table in ("customer_analytics", "customer_segment_changes")
+                            for key in others}
     (name,) = refreshed.execute("SELECT name FROM organizations WHERE id = %s", (org,)).fetchone()
     assert any(level == logging.ERROR and "first_booking_at_matches_source" in message
                and f"{org} ({name})" in message and "1 row" in message for level, message in logs)
-    # application_logs tells the same story: the refresh committed, then its checks failed.
-    assert [(level, payload["status"]) for level, payload in run_history(refreshed, result.run_id)] == [
-        ("info", "success"), ("error", "checks_failed")]
-    (failed_check,) = run_history(refreshed, result.run_id)[1][1]["failed_checks"]
-    assert failed_check == {"check": "first_booking_at_matches_source", "severity": "ERROR",
-                            "organizations": [org], "failing_rows": 1}
+    # application_logs tells the same story: the refresh failed for that organization on
+    # its audit (the others committed), and which check failed.
+    history = run_history(refreshed, result.run_id)
+    assert [(level, payload["status"]) for level, payload in history] == [("error", "failure"),
+                                                                          ("error", "checks_failed")]
+    failure = history[0][1]
+    assert failure["organizations_committed"] == others
+    expected = {"check": "first_booking_at_matches_source", "severity": "ERROR", "organizations": [org],
+                "failing_rows": 1}
+    assert failure["failed_checks"] == [expected]
+    assert history[1][1]["failed_checks"] == [expected]
 
 
 def test_segment_shift_only_warns_and_the_run_succeeds(refreshed, database_url):
@@ -264,16 +287,15 @@ def test_evaluating_without_dagster_keeps_the_segment_baseline(refreshed):
 
 
 def test_a_run_history_the_database_refuses_is_a_warning_not_a_crash(refreshed, database_url):
-    org, customer = one_customer(refreshed)
-    refreshed.execute(CORRUPTIONS["negative count"][0], {"org": org, "customer": customer})
-
     instance = DagsterInstance.ephemeral()
-    # The refresh writes its own run-history row, then application_logs goes away.
-    result = checks_run(database_url, instance,
-                        corruption=["ALTER TABLE application_logs RENAME TO application_logs_elsewhere"])
+    # The refresh passes its audit and writes its own run-history row, then
+    # application_logs goes away, and so does the view (check 8 then fails after commit).
+    with committed_by_the_refresh(["ALTER TABLE application_logs RENAME TO application_logs_elsewhere",
+                                   f"DROP VIEW {VIEW_NAME}"]):
+        result = checks_run(database_url, instance)
 
     evaluations = evaluations_by_name(result)
-    assert set(evaluations) == ALL_CHECKS and failed(evaluations) == {"sample_record_valid"}
-    assert step_failures(result) == {"customer_analytics": blocking_failure("sample_record_valid")}
+    assert set(evaluations) == ALL_CHECKS and failed(evaluations) == {VIEW_CHECK}
+    assert step_failures(result) == {}
     assert any(entry.level == logging.WARNING and "could not record the failed checks" in entry.user_message
                for entry in instance.all_logs(result.run_id))

@@ -15,8 +15,10 @@ import psycopg
 from customer_analytics_pipeline.warehouse.checks.masking import mask_personal_fields
 from customer_analytics_pipeline.warehouse.checks.outcomes import (
     ERROR,
+    EVERY_ROW,
     MAX_SAMPLES,
     WARN,
+    AuditScope,
     CheckOutcome,
     Failures,
     attempt,
@@ -56,6 +58,9 @@ VIEW_CHECK_DESCRIPTION = (
 SEGMENT_SHIFT_WARNING = Fraction(20, 100)
 SAMPLE_ROW_NOTES = 3
 
+# The checks audited inside the refresh's transaction, before it commits: every ERROR
+# check of the eight (of segment_distribution, its NULL or unknown segment).
+AUDIT_CHECKS = tuple(CUSTOMER_ANALYTICS_CHECKS)
 # The checks that select failing rows, and their SQL.
 ROW_CHECKS = {
     "row_count_matches_clients": "checks/row_count_matches_clients.sql",
@@ -122,12 +127,17 @@ def segment_counts(conn: psycopg.Connection, organization_ids: list[str], rememb
     return current, previous
 
 
-def segment_distribution_outcome(conn: psycopg.Connection, organization_ids: list[str], remember: bool) -> CheckOutcome:
-    """ERROR for NULL/unknown segments; otherwise WARN on a sharp shift since the previous
-    evaluation (a failure to compare is a WARN too: the segments themselves were valid)."""
-    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, segments=list(CUSTOMER_SEGMENTS))
-    if invalid.failed:
-        return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, invalid)
+def unknown_segments_outcome(
+    conn: psycopg.Connection, organization_ids: list[str], scope: AuditScope = EVERY_ROW
+) -> CheckOutcome:
+    """segment_distribution's ERROR: a NULL or unknown segment (audited before commit)."""
+    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, scope, segments=list(CUSTOMER_SEGMENTS))
+    return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, invalid)
+
+
+def segment_shift_outcome(conn: psycopg.Connection, organization_ids: list[str], remember: bool) -> CheckOutcome:
+    """segment_distribution's WARN: a sharp shift of the segment shares since the previous
+    evaluation (a failure to compare is a WARN too: it says nothing about the segments)."""
     counts, error = attempt(conn, lambda: segment_counts(conn, organization_ids, remember))
     if error:
         failed = Failures(error=f"segment shift not evaluated: {error}")
@@ -141,6 +151,15 @@ def segment_distribution_outcome(conn: psycopg.Connection, organization_ids: lis
     )
     distribution = {segment: sum(c.get(segment, 0) for c in current.values()) for segment in CUSTOMER_SEGMENTS}
     return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, WARN, shifted, {"distribution": distribution})
+
+
+def segment_distribution_outcome(
+    unknown_segments: CheckOutcome, conn: psycopg.Connection, organization_ids: list[str], remember: bool
+) -> CheckOutcome:
+    """The whole check 4: its ERROR when a segment is NULL or unknown, else its WARN rule."""
+    if not unknown_segments.passed:
+        return unknown_segments
+    return segment_shift_outcome(conn, organization_ids, remember)
 
 
 def masked_sample_row(conn: psycopg.Connection, organization_ids: list[str], failures: Failures) -> dict:
@@ -159,21 +178,41 @@ def masked_sample_row(conn: psycopg.Connection, organization_ids: list[str], fai
     return mask_personal_fields({name: row[name] for name in shown if name in row})
 
 
-def evaluate_customer_analytics_checks(
-    conn: psycopg.Connection, organization_ids: list[str], *, remember_segments: bool
+def audit_outcomes(
+    conn: psycopg.Connection, organization_ids: list[str], scope: AuditScope = EVERY_ROW
 ) -> list[CheckOutcome]:
-    """Checks 1-7 for the organizations, in order. A check that cannot evaluate (say, a
-    column it reads is gone) fails on its own with the database error."""
+    """The ERROR checks (1-7; of check 4 its NULL or unknown segment, placed last) on the
+    rows of ``scope``: what the refresh audits inside its transaction before it commits
+    (what it wrote and a sample of the rest), and what ``customer-analytics check``
+    evaluates (every row). A check that cannot evaluate (say, a column it reads is gone)
+    fails on its own with the database error."""
     outcomes = [CheckOutcome("table_exists", CUSTOMER_ANALYTICS_TABLE, ERROR,
                              failures_or_error(conn, lambda: table_structure_failures(conn)))]
     for name, sql_file in ROW_CHECKS.items():
-        failures = find_failures(conn, sql_file, organization_ids)
+        failures = find_failures(conn, sql_file, organization_ids, scope)
         details = {}
         if name == "sample_record_valid" and not failures.error:
             details = {"sample_row": masked_sample_row(conn, organization_ids, failures)}
         outcomes.append(CheckOutcome(name, CUSTOMER_ANALYTICS_TABLE, ERROR, failures, details))
-    outcomes.append(segment_distribution_outcome(conn, organization_ids, remember_segments))
+    outcomes.append(unknown_segments_outcome(conn, organization_ids, scope))
     return outcomes
+
+
+def evaluate_customer_analytics_checks(
+    conn: psycopg.Connection, organization_ids: list[str], *, remember_segments: bool
+) -> list[CheckOutcome]:
+    """Checks 1-7 for the organizations, in order: the audit's checks, check 4 completed
+    with its WARN rule when no segment is NULL or unknown."""
+    outcomes = audit_outcomes(conn, organization_ids)
+    return [segment_distribution_outcome(o, conn, organization_ids, remember_segments)
+            if o.check_name == "segment_distribution" else o for o in outcomes]
+
+
+def checks_after_publish(conn: psycopg.Connection, organization_ids: list[str]) -> list[CheckOutcome]:
+    """What the refresh step evaluates after its commit, on the organizations that
+    committed: check 4's WARN rule (the segment baseline saved for the next run) and
+    check 8, the view; neither can roll a refresh back."""
+    return [segment_shift_outcome(conn, organization_ids, remember=True), evaluate_view_check(conn, organization_ids)]
 
 
 def evaluate_view_check(conn: psycopg.Connection, organization_ids: Sequence[str]) -> CheckOutcome:

@@ -2,14 +2,18 @@
 report the same outcomes.
 
 Every check SQL (``sql/checks/<check>.sql``) selects the failing rows as
-``(organization_id, square_customer_id, problem, email_address, phone_number)``;
-``find_failures`` counts them per organization and keeps a few masked samples. Only
-text comes out of the database (a timestamp at 'infinity' or in a BC year has no Python
-value), and a database error becomes a failed outcome that says why, never a crash.
+``(organization_id, square_customer_id, problem, email_address, phone_number)`` among
+the rows ``AuditScope`` names (every row, or what a refresh wrote and a rotating sample
+of the rest); ``find_failures`` counts them per organization and keeps a few masked
+samples. Only text comes out of the database (a timestamp at 'infinity' or in a BC
+year has no Python value), and a database error becomes a failed outcome that says
+why, never a crash.
 """
 
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -36,6 +40,59 @@ MAX_PROBLEM_CHARACTERS = 300
 # a join, and production runs two refreshes at once on two cores). Measured over four
 # batches of 1M clients: 4.73 s with the server's defaults, 3.67 s with these.
 CHECK_SETTINGS = {"work_mem": "256MB", "jit": "off", "max_parallel_workers_per_gather": "0"}
+# The rows a check reads in place of customer_analytics (sql/checks/README.md).
+AUDITED_ROWS_SQL = "checks/audited_rows.sql"
+# Unchanged rows are sampled in this many buckets of customers, one per hour of the day
+# (docs/architecture.md, "The audit before commit").
+SAMPLE_BUCKETS = 24
+
+
+@dataclass(frozen=True)
+class AuditScope:
+    """Which customer_analytics rows the checks audit. By default every row (the
+    ``check`` command, a refresh asked for a full audit). A refresh's audit instead
+    names its transaction's ``refreshed_at``: the rows it wrote carry it as their
+    ``updated_at`` and are all audited; of the others, only the customers whose sample
+    bucket is in the organization's ``sample`` window ``(first bucket, buckets)``
+    (``sample_window``); an organization without a window has every row audited."""
+
+    refreshed_at: datetime | None = None
+    sample: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def every_row(self) -> bool:
+        return self.refreshed_at is None
+
+    def parameters(self) -> dict[str, Any]:
+        """The SQL parameters of ``audited_rows.sql``."""
+        return {
+            "every_row": self.every_row,
+            "refreshed_at": self.refreshed_at,
+            "sample": json.dumps({org: {"first": first, "buckets": buckets}
+                                  for org, (first, buckets) in self.sample.items()}),
+            "sample_buckets": SAMPLE_BUCKETS,
+        }
+
+
+EVERY_ROW = AuditScope()
+
+
+def hour_number(instant: datetime) -> int:
+    """Hours since the epoch: the hour a sample bucket belongs to, modulo SAMPLE_BUCKETS."""
+    return int(instant.timestamp() // 3600)
+
+
+def sample_window(previous_as_of: datetime | None, as_of: datetime) -> tuple[int, int]:
+    """The sample buckets of unchanged rows a refresh at ``as_of`` audits, after one at
+    ``previous_as_of``, as ``(first bucket, how many)``: the hours of the day that began
+    in between, so that refreshes one after the other audit every bucket once a day
+    (every bucket after a day or more, after none, or when as_of went back)."""
+    if previous_as_of is None:
+        return 0, SAMPLE_BUCKETS
+    hours = hour_number(as_of) - hour_number(previous_as_of)
+    if not 0 <= hours < SAMPLE_BUCKETS:
+        return 0, SAMPLE_BUCKETS
+    return (hour_number(previous_as_of) + 1) % SAMPLE_BUCKETS, hours
 
 
 @dataclass(frozen=True)
@@ -54,6 +111,28 @@ class Failures:
     def failed(self) -> bool:
         return self.error is not None or bool(self.rows_by_organization)
 
+    def of_organization(self, organization_id: str) -> "Failures":
+        """The failures of one organization only (an evaluation error concerns them all)."""
+        rows = self.rows_by_organization.get(organization_id)
+        return Failures(
+            {organization_id: rows} if rows else {},
+            [sample for sample in self.samples if sample.get("organization_id") == organization_id],
+            self.error,
+        )
+
+    @classmethod
+    def combine(cls, parts: Sequence["Failures"]) -> "Failures":
+        """One check's failures over organizations evaluated apart (in transactions of
+        their own): counts added up, samples as ``find_failures`` keeps them (by
+        organization, at most ``MAX_SAMPLES``), the first error."""
+        rows: dict[str, int] = {}
+        for part in parts:
+            for organization_id, count in part.rows_by_organization.items():
+                rows[organization_id] = rows.get(organization_id, 0) + count
+        samples = sorted((s for part in parts for s in part.samples), key=lambda s: str(s.get("organization_id")))
+        errors = [part.error for part in parts if part.error]
+        return cls(dict(sorted(rows.items())), samples[:MAX_SAMPLES], errors[0] if errors else None)
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -69,6 +148,36 @@ class CheckOutcome:
     @property
     def passed(self) -> bool:
         return not self.failures.failed
+
+    def of_organization(self, organization_id: str) -> "CheckOutcome":
+        return replace(self, failures=self.failures.of_organization(organization_id))
+
+    @classmethod
+    def combine(cls, parts: Sequence["CheckOutcome"]) -> "CheckOutcome":
+        """One check's outcome over organizations evaluated apart: the failures combined,
+        the details of the first part that failed (else of the first part)."""
+        shown = next((part for part in parts if not part.passed), parts[0])
+        return replace(shown, failures=Failures.combine([part.failures for part in parts]))
+
+
+def failed_check_summaries(outcomes: Sequence[CheckOutcome], organization_ids: Sequence[str]) -> list[dict]:
+    """Which checks failed, how badly, where, for ``application_logs``: ids and counts
+    only. A check that could not evaluate failed for every organization it checked."""
+    summaries = []
+    for outcome in outcomes:
+        if outcome.passed:
+            continue
+        failures = outcome.failures
+        summary = {
+            "check": outcome.check_name,
+            "severity": outcome.severity,
+            "organizations": sorted(failures.rows_by_organization) or list(organization_ids),
+            "failing_rows": failures.total,
+        }
+        if failures.error:
+            summary["error"] = failures.error
+        summaries.append(summary)
+    return summaries
 
 
 def attempt(conn: psycopg.Connection, compute: Callable[[], T]) -> tuple[T | None, str | None]:
@@ -89,12 +198,14 @@ def failures_or_error(conn: psycopg.Connection, evaluate: Callable[[], Failures]
 
 
 def find_failures(
-    conn: psycopg.Connection, sql_file: str, organization_ids: Sequence[str], **params: object
+    conn: psycopg.Connection, sql_file: str, organization_ids: Sequence[str], scope: AuditScope = EVERY_ROW,
+    **params: object
 ) -> Failures:
     """Runs a failing-rows query of ``sql/checks/`` (a bare SELECT, see its README) for
-    the organizations, with any further ``params`` it takes."""
+    the organizations, on the rows of ``scope``, with any further ``params`` it takes."""
     query = sql.SQL(
-        "WITH failures AS ({failures}),"
+        "WITH audited_rows AS NOT MATERIALIZED ({audited_rows}),"
+        " failures AS ({failures}),"
         " numbered AS (SELECT f.*,"
         "   row_number() OVER (PARTITION BY organization_id ORDER BY square_customer_id) AS position,"
         "   count(*) OVER (PARTITION BY organization_id) AS failing_rows FROM failures AS f)"
@@ -102,6 +213,7 @@ def find_failures(
         "   left(problem, {problem_characters}) AS problem, email_address, phone_number"
         " FROM numbered WHERE position <= {samples} ORDER BY organization_id, position"
     ).format(
+        audited_rows=sql.SQL(load_sql(AUDITED_ROWS_SQL)),
         failures=sql.SQL(load_sql(sql_file)),
         problem_characters=MAX_PROBLEM_CHARACTERS,
         samples=SAMPLES_PER_ORGANIZATION,
@@ -109,7 +221,8 @@ def find_failures(
 
     def evaluate() -> Failures:
         with conn.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(query, {**params, "organization_ids": list(organization_ids)}).fetchall()
+            rows = cursor.execute(
+                query, {**params, **scope.parameters(), "organization_ids": list(organization_ids)}).fetchall()
         counts = {row["organization_id"]: row.pop("failing_rows") for row in rows}
         return Failures(counts, [mask_personal_fields(row) for row in rows[:MAX_SAMPLES]])
 

@@ -17,12 +17,11 @@ expected AS (
            CASE WHEN cp.payments > 0
                 THEN sign(cp.revenue) * div(2 * abs(cp.revenue) + cp.payments, 2 * cp.payments)
            END AS expected_avg_ticket_cents
-    FROM customer_analytics AS ca
+    FROM audited_rows AS ca
     LEFT JOIN completed_payments AS cp
            ON cp.organization_id = ca.organization_id AND cp.square_customer_id = ca.square_customer_id
     LEFT JOIN customer_analytics_refresh_state AS s ON s.organization_id = ca.organization_id
-    WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
-      AND NOT EXISTS (
+    WHERE NOT EXISTS (
             SELECT 1 FROM payments AS p
             -- The batch restated on p: a hashed anti-join then reads the batch's rows, not the table.
             WHERE p.organization_id = ANY(%(organization_ids)s::uuid[])

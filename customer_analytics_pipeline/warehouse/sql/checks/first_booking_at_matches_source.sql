@@ -11,13 +11,12 @@ WITH ranked_bookings AS (
 ),
 compared AS (
     SELECT ca.*, rb.start_at AS source_start_at, rb.id AS source_id, rb.location_id AS source_location_id
-    FROM customer_analytics AS ca
+    FROM audited_rows AS ca
     LEFT JOIN ranked_bookings AS rb
            ON rb.organization_id = ca.organization_id AND rb.square_customer_id = ca.square_customer_id
           AND rb.position = 1
     LEFT JOIN customer_analytics_refresh_state AS s ON s.organization_id = ca.organization_id
-    WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
-      AND NOT EXISTS (
+    WHERE NOT EXISTS (
             SELECT 1 FROM bookings AS b
             -- The batch restated on b: a hashed anti-join then reads the batch's rows, not the table.
             WHERE b.organization_id = ANY(%(organization_ids)s::uuid[])

@@ -8,12 +8,12 @@ WITH compared AS (
            ca.referral_source IS DISTINCT FROM rp.referral_source AS referral_source_differs,
            ca.total_referrals, coalesce(rp.total_referrals, 0) AS source_total_referrals,
            ca.total_rewards_cents, coalesce(rp.total_rewards_cents, 0) AS source_total_rewards_cents
-    FROM customer_analytics AS ca
-    LEFT JOIN referral_profiles AS rp
+    FROM audited_rows AS ca
+    -- The batch restated on rp: the profiles of the batch are read, not the whole table.
+    LEFT JOIN (SELECT * FROM referral_profiles WHERE organization_id = ANY(%(organization_ids)s::uuid[])) AS rp
            ON rp.organization_id = ca.organization_id AND rp.square_customer_id = ca.square_customer_id
     LEFT JOIN customer_analytics_refresh_state AS s ON s.organization_id = ca.organization_id
-    WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
-      AND (rp.updated_at IS NULL OR rp.updated_at <= coalesce(s.last_refreshed_at, 'infinity'))
+    WHERE (rp.updated_at IS NULL OR rp.updated_at <= coalesce(s.last_refreshed_at, 'infinity'))
 )
 SELECT organization_id, square_customer_id,
        concat_ws('; ',

@@ -1,4 +1,6 @@
 -- Exactly one customer_analytics row per client: missing rows and rows without a client.
+-- Every client of the organizations is looked for, whatever the audit's scope: a
+-- missing row carries no stamp to be audited by (keys only, so this stays cheap).
 SELECT c.organization_id, c.square_customer_id,
        'client has no customer_analytics row' AS problem,
        c.email_address, c.phone_number
@@ -16,9 +18,8 @@ UNION ALL
 SELECT ca.organization_id, ca.square_customer_id,
        'customer_analytics row has no client' AS problem,
        ca.email_address, ca.phone_number
-FROM customer_analytics AS ca
-WHERE ca.organization_id = ANY(%(organization_ids)s::uuid[])
-  AND NOT EXISTS (
+FROM audited_rows AS ca
+WHERE NOT EXISTS (
         SELECT 1 FROM square_existing_clients AS c
         WHERE c.organization_id = ANY(%(organization_ids)s::uuid[])
           AND c.organization_id = ca.organization_id AND c.square_customer_id = ca.square_customer_id)

@@ -2,6 +2,5 @@
 SELECT organization_id, square_customer_id,
        format('customer_segment is %%s', coalesce(quote_literal(customer_segment), 'NULL')) AS problem,
        email_address, phone_number
-FROM customer_analytics
-WHERE organization_id = ANY(%(organization_ids)s::uuid[])
-  AND (customer_segment IS NULL OR customer_segment <> ALL(%(segments)s::text[]))
+FROM audited_rows
+WHERE customer_segment IS NULL OR customer_segment <> ALL(%(segments)s::text[])

@@ -4,7 +4,8 @@
 -- select_organizations_due.sql takes the same XOR straight from the source), the day
 -- counts, and the last instant at which every customer keeps the segment just written.
 -- Returns the row count the previous refresh had left (NULL for a first refresh) so rows
--- removed in between (clients deleted, cascading) can be reported.
+-- removed in between (clients deleted, cascading) can be reported, and the previous
+-- refresh's as_of, from which the audit's sample of unchanged rows runs.
 -- Citus (docs/citus.md): the organization's rows and proof are aggregated by
 -- organization in CTEs and left-joined to organizations, not read by correlated
 -- subqueries: the proof comes from refresh_fingerprints, a temporary table, which Citus
@@ -32,7 +33,8 @@ batch AS (
            coalesce(r.row_count, 0) AS row_count,
            coalesce(r.segments_valid_until, 'infinity'::timestamptz) AS segments_valid_until,
            coalesce(p.source_fingerprint, 0) AS source_fingerprint,
-           previous.row_count AS previous_row_count
+           previous.row_count AS previous_row_count,
+           previous.as_of AS previous_as_of
     FROM organizations AS o
     LEFT JOIN batch_rows AS r ON r.organization_id = o.id
     LEFT JOIN batch_proofs AS p ON p.organization_id = o.id
@@ -57,6 +59,6 @@ recorded AS (
             at_risk_days = excluded.at_risk_days,
             segments_valid_until = excluded.segments_valid_until
 )
-SELECT organization_id::text AS organization_id, row_count, previous_row_count
+SELECT organization_id::text AS organization_id, row_count, previous_row_count, previous_as_of
 FROM batch
 ORDER BY organization_id
