@@ -193,7 +193,7 @@ class OrganizationFailure:
     organization_id: str
     square_customer_id: str | None  # the customer whose rows break it, when one was found
     cause: str
-    organization_name: str | None = None  # named when its audit failed
+    organization_name: str | None = None  # organizations.name, when it has a row
     audit: Audit | None = None  # the audit that rejected its rows (None: bad data)
 
     def __str__(self) -> str:
@@ -443,9 +443,10 @@ def _sql_parameters(organization_ids: list[str], parameters: RefreshParameters) 
 def _failure_of(
     conn: psycopg.Connection, organization_id: str, parameters: RefreshParameters, error: psycopg.Error
 ) -> "OrganizationFailure":
-    """The organization, the customer whose rows break its refresh, and the cause."""
-    return OrganizationFailure(organization_id, _customer_breaking_refresh(conn, organization_id, parameters),
-                               describe(error))
+    """The organization and its name, the customer whose rows break its refresh, and the cause."""
+    customer = _customer_breaking_refresh(conn, organization_id, parameters)
+    name = organization_names(conn, [organization_id]).get(organization_id)
+    return OrganizationFailure(organization_id, customer, describe(error), organization_name=name)
 
 
 def _customer_breaking_refresh(

@@ -133,7 +133,8 @@ def test_overflow_in_one_organization_fails_only_that_organization(generated, da
     result = run_refresh(PostgresResource(database_url=database_url), keys, {"as_of": anchor(generated).isoformat()})
 
     payload = assert_fails_at_once(generated, result, "bigint out of range")
-    assert f"organization {bad_organization}, customer {customer}: bigint out of range" in headline(result)
+    (name,) = generated.execute("SELECT name FROM organizations WHERE id = %s", (bad_organization,)).fetchone()
+    assert f"organization {bad_organization} ({name}), customer {customer}: bigint out of range" in headline(result)
     assert sorted(payload["organizations_committed"]) == sorted(k for k in keys if k != bad_organization)
     per_organization = dict(generated.execute(
         "SELECT c.organization_id::text, count(ca.*) FROM square_existing_clients AS c"

@@ -181,7 +181,7 @@ def test_refresh_command_refreshes_and_reports_bad_data_per_organization(applica
 
     completed = run_cli("refresh", env=env, cwd=tmp_path)
     assert completed.returncode == 1, completed.stdout + completed.stderr
-    assert ("organization 00000000-0000-4000-8000-00000000a002, customer C-OVERFLOW: bigint out of range"
+    assert ("organization 00000000-0000-4000-8000-00000000a002 (Bad), customer C-OVERFLOW: bigint out of range"
             in completed.stdout)
     with psycopg.connect(application_database) as conn:  # the healthy organization committed
         assert conn.execute("SELECT total_accepted_bookings, total_no_shows FROM customer_analytics").fetchall() == [
