@@ -13,6 +13,7 @@ every organization.
 
 from datetime import timedelta
 
+import psycopg
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -35,6 +36,7 @@ from dagster import (
 from customer_analytics_pipeline.defs.customer_analytics_asset import CUSTOMER_ANALYTICS_KEY
 from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.warehouse.checks.evaluation import FRESHNESS_CHECK
+from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.ticks import stale_organizations
 
 FRESHNESS_JOB_NAME = "check_customer_analytics_freshness"
@@ -94,8 +96,11 @@ def build_freshness_alarm(window: timedelta):
         default_status=DefaultSensorStatus.RUNNING,
     )
     def freshness_sensor(context: SensorEvaluationContext, database: PostgresResource):
-        with database.connect() as conn:
-            stale = stale_organizations(conn, window)
+        try:
+            with database.connect() as conn:
+                stale = stale_organizations(conn, window)
+        except psycopg.errors.UndefinedTable as error:  # nothing set up yet: say what to run
+            return SkipReason(describe(error))
         state = "stale" if stale else "current"
         if state == (context.cursor or "current"):
             return SkipReason(f"freshness unchanged: {len(stale)} organization(s) stale")

@@ -1,7 +1,10 @@
 """organization_partitions_sensor keeps the partitions equal to the organizations table;
 refresh_failure_sensor records failed refresh runs in application_logs. Both run by
-default once a daemon serves the code location; an operator can still stop them in the UI."""
+default once a daemon serves the code location; an operator can still stop them in the UI.
+On a database without the tables yet (``dg dev`` before ``demo``), a sensor skips with
+one line saying what to run, not a traceback every minute."""
 
+import psycopg
 from dagster import (
     AddDynamicPartitionsRequest,
     DefaultSensorStatus,
@@ -22,6 +25,7 @@ from customer_analytics_pipeline.defs.partitions import (
     partition_changes,
 )
 from customer_analytics_pipeline.defs.resources import PostgresResource
+from customer_analytics_pipeline.warehouse.errors import describe
 from customer_analytics_pipeline.warehouse.run_history import record_failure
 
 
@@ -31,8 +35,11 @@ from customer_analytics_pipeline.warehouse.run_history import record_failure
     default_status=DefaultSensorStatus.RUNNING,
 )
 def organization_partitions_sensor(context: SensorEvaluationContext, database: PostgresResource):
-    with database.connect() as conn:
-        organizations = organization_keys(conn)
+    try:
+        with database.connect() as conn:
+            organizations = organization_keys(conn)
+    except psycopg.errors.UndefinedTable as error:
+        return SkipReason(describe(error))
     changes = partition_changes(context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITION_NAME), organizations)
     if changes.empty:
         return SkipReason(f"organization partitions already match {len(organizations)} organization(s)")

@@ -27,6 +27,8 @@ HINTS: dict[type[Exception], str] = {
     "CUSTOMER_ANALYTICS_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS; the server ended it and rolled it back",
     psycopg.errors.InsufficientPrivilege:
         "the database role lacks a privilege: see docs/operations.md, Least privilege",
+    psycopg.errors.UndefinedTable: "the database is not set up yet: run `customer-analytics migrate` on the "
+    "application's database, or `customer-analytics demo` for a demo",
 }
 
 

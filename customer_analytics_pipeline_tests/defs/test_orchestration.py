@@ -22,6 +22,7 @@ from dagster import (
 from dagster._core.test_utils import create_run_for_test
 
 from customer_analytics_pipeline.definitions import defs
+from customer_analytics_pipeline.defs.factory import build_definitions
 from customer_analytics_pipeline.defs.jobs import REFRESH_JOB_NAME
 from customer_analytics_pipeline.defs.partitions import (
     ORGANIZATIONS_PARTITION_NAME,
@@ -53,6 +54,19 @@ from customer_analytics_pipeline_tests.oracle import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 hourly_recent_refresh, nightly_full_refresh = build_schedules(Settings())
 
+
+
+def test_sensors_on_a_database_not_set_up_yet_skip_saying_what_to_run(scratch_database_url, instance):
+    """`dg dev` before `demo`: an empty database. Each sensor that reads it skips with one
+    line naming the missing table and the command to run, instead of a traceback a minute."""
+    resources = {"database": PostgresResource(database_url=scratch_database_url)}
+    freshness = build_definitions(Settings(), resources["database"]).get_sensor_def(
+        "customer_analytics_freshness_sensor")
+    for sensor_def in (organization_partitions_sensor, freshness):
+        result = sensor_def.evaluate_tick(build_sensor_context(instance=instance, resources=resources))
+        assert not result.run_requests and result.skip_message, sensor_def.name
+        assert 'relation "organizations" does not exist' in result.skip_message
+        assert "run `customer-analytics migrate`" in result.skip_message and "demo" in result.skip_message
 
 
 def evaluate_partition_sensor(instance, database_url):
