@@ -1,15 +1,17 @@
 """How check outcomes reach Dagster. The eight checks are check specs of the
-``customer_analytics`` step, which evaluates them on the organizations it refreshed with
-the database layer's evaluation (the same one ``customer-analytics check`` runs) and
-reports them with ``report_outcomes`` below.
+``customer_analytics`` step: the refresh audits its rows with the ERROR ones before it
+commits, the two others run after the commit, all with the database layer's evaluation
+(the same one ``customer-analytics check`` runs over every row), and the step reports
+them with ``report_outcomes`` below.
 
 Each outcome becomes an AssetCheckResult with counts, a table of the failing
 organizations (id, name, failing rows, an example) and masked samples in its metadata
 (the check page plots the numbers over time); each failure also writes run-log lines
 at its severity, naming each organization, and a step with
 failures appends one application_logs row, so the run log, the UI and the application's
-admin page tell the same story. Checks 1-7 are blocking with ERROR severity: a failure
-fails the step (and so the run) after every result is reported.
+admin page tell the same story. Checks 1-7 are blocking with ERROR severity: an
+organization that fails one keeps its previous rows, and the step (and so the run) fails
+after every result is reported.
 """
 
 from collections.abc import Sequence

@@ -11,8 +11,8 @@ one's partition). A range run yields both outputs, whose per-partition events Da
 writes in batches, each organization's partition with its own counts
 (``partition_events.py``); a run of listed organizations logs one materialization of
 each table per organization instead, as one batch (no event for the partitions between
-them). The
-view needs no step: the refresh keeps its definition current, and check 8 runs here."""
+them). The view needs no step: the refresh keeps its definition current, and check 8
+runs here."""
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
