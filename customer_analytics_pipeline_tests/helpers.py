@@ -1,5 +1,7 @@
 """Small helpers shared by the tests."""
 
+import signal
+from collections.abc import Sequence
 from datetime import datetime
 
 import psycopg
@@ -59,3 +61,13 @@ def organizations_by_size(conn: psycopg.Connection) -> list[str]:
 
 def largest_organization(conn: psycopg.Connection) -> str:
     return organizations_by_size(conn)[0]
+
+
+def with_signals_ignored(command: list[str], signals: Sequence[signal.Signals]) -> list[str]:
+    """``command`` started with ``signals`` ignored, as a launcher may leave them (SIG_IGN
+    survives exec), through ``sh``'s ``trap``: not Popen's ``preexec_fn``, which forks in a
+    process whose gRPC threads (Dagster's clients) can deadlock the fork."""
+    if not signals:
+        return command
+    names = " ".join(s.name.removeprefix("SIG") for s in signals)
+    return ["sh", "-c", f'trap "" {names}; exec "$@"', "sh", *command]

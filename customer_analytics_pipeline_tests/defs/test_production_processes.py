@@ -54,7 +54,7 @@ from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.run_history import CRON_NAME
 from customer_analytics_pipeline_tests.defs.test_resilience import advisory_locks, application_log_statuses
-from customer_analytics_pipeline_tests.helpers import organization_ids
+from customer_analytics_pipeline_tests.helpers import organization_ids, with_signals_ignored
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"  # as deployed
 # The runbook's command, from the venv: it becomes Dagster's code server, webserver or daemon.
@@ -146,14 +146,9 @@ class Deployment:
     def spawn(self, name: str, command: list) -> None:
         with open(self.folder / f"{name}.log", "a") as log:
             self.processes[name] = subprocess.Popen(
-                [str(part) for part in command], cwd=self.folder, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self.inherit,
+                with_signals_ignored([str(part) for part in command], self.ignored), cwd=self.folder, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-
-    def inherit(self) -> None:
-        """In the child before exec: the dispositions a launcher left (SIG_IGN survives exec)."""
-        for signum in self.ignored:
-            signal.signal(signum, signal.SIG_IGN)
 
     def logs(self) -> str:
         return "\n".join(

@@ -21,6 +21,7 @@ from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_che
 from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.migrations import create_source_tables
+from customer_analytics_pipeline_tests.helpers import with_signals_ignored
 
 PASSWORD_MARKER = "Pw-marker-7c1d"
 
@@ -483,10 +484,9 @@ def test_ui_stops_every_process_on_sigterm_though_launched_with_sigint_ignored(m
            "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database())}
     with open(tmp_path / "ui.log", "w") as log:
         ui = subprocess.Popen(
-            [sys.executable, "-m", "customer_analytics_pipeline", "ui", "--port", str(port),
-             "--organizations", "2", "--clients-per-org", "5"],
+            with_signals_ignored([sys.executable, "-m", "customer_analytics_pipeline", "ui", "--port", str(port),
+                                  "--organizations", "2", "--clients-per-org", "5"], [signal.SIGINT]),
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
     started: list[psutil.Process] = []
     try:
