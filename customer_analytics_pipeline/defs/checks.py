@@ -30,7 +30,7 @@ from dagster import (
 )
 
 from customer_analytics_pipeline.warehouse.checks.masking import database_error_text
-from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR, CheckOutcome
+from customer_analytics_pipeline.warehouse.checks.outcomes import ERROR, CheckOutcome, failed_check_summaries
 from customer_analytics_pipeline.warehouse.organizations import labelled, organization_names
 from customer_analytics_pipeline.warehouse.run_history import record_check_failures
 
@@ -110,21 +110,6 @@ def log_alerts(log: DagsterLogManager, outcome: CheckOutcome, names: dict[str, s
         write(f"{prefix} failed for {len(ordered) - MAX_ALERT_LINES} more organization(s)")
 
 
-def failed_check_summary(outcome: CheckOutcome, organization_ids: Sequence[str]) -> dict:
-    """Which check failed, how badly, where: ids and counts only. A check that could not
-    evaluate failed for every organization it checked."""
-    failures = outcome.failures
-    summary = {
-        "check": outcome.check_name,
-        "severity": outcome.severity,
-        "organizations": sorted(failures.rows_by_organization) or list(organization_ids),
-        "failing_rows": failures.total,
-    }
-    if failures.error:
-        summary["error"] = failures.error
-    return summary
-
-
 def record_failed_checks(
     context: AssetExecutionContext, conn: psycopg.Connection, failed: Sequence[CheckOutcome],
     organization_ids: Sequence[str],
@@ -133,7 +118,7 @@ def record_failed_checks(
     cannot take (it is down, say) is a warning, never a crashed check step."""
     try:
         with conn.transaction():
-            record_check_failures(conn, context.run.run_id, [failed_check_summary(o, organization_ids) for o in failed])
+            record_check_failures(conn, context.run.run_id, failed_check_summaries(failed, organization_ids))
     except psycopg.Error as error:
         context.log.warning(f"could not record the failed checks in application_logs: {database_error_text(error)}")
 
