@@ -1,6 +1,8 @@
 """Small helpers shared by the tests."""
 
 import signal
+import socket
+import urllib.request
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -71,3 +73,19 @@ def with_signals_ignored(command: list[str], signals: Sequence[signal.Signals]) 
         return command
     names = " ".join(s.name.removeprefix("SIG") for s in signals)
     return ["sh", "-c", f'trap "" {names}; exec "$@"', "sh", *command]
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serves(url: str) -> bool:
+    """Whether ``url`` answers 200 now (a server that is still starting does not)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -8,11 +8,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +52,7 @@ from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.run_history import CRON_NAME
 from customer_analytics_pipeline_tests.defs.test_resilience import advisory_locks, application_log_statuses
-from customer_analytics_pipeline_tests.helpers import organization_ids, with_signals_ignored
+from customer_analytics_pipeline_tests.helpers import free_port, organization_ids, serves, with_signals_ignored
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"  # as deployed
 # The runbook's command, from the venv: it becomes Dagster's code server, webserver or daemon.
@@ -104,12 +102,6 @@ def test_run_worker_health_check(code_server, worker, status):
             process.kill()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def bare_postgresql_url(conninfo: str) -> str:
     """The database as an operator would write it: postgresql://, no driver named."""
     return sqlalchemy_url(conninfo).replace("postgresql+psycopg2://", "postgresql://", 1)
@@ -134,7 +126,7 @@ class Deployment:
         self.spawn("webserver", [RUNBOOK_COMMAND, "webserver", "-w", "workspace.yaml", "--host", "127.0.0.1",
                                  "--port", str(self.webserver_port)])
         self.spawn("daemon", [RUNBOOK_COMMAND, "daemon", "-w", "workspace.yaml"])
-        self.wait_for(lambda: _serves(f"http://127.0.0.1:{self.webserver_port}/server_info"), 120,
+        self.wait_for(lambda: serves(f"http://127.0.0.1:{self.webserver_port}/server_info"), 120,
                       "the webserver to answer")
 
     def start_code_server(self) -> None:
@@ -209,14 +201,6 @@ def _answers(client: DagsterGrpcClient) -> bool:
         client.ping("ready")
         return True
     except Exception:  # noqa: BLE001 - not serving yet
-        return False
-
-
-def _serves(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
         return False
 
 

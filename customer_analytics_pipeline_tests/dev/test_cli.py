@@ -4,11 +4,9 @@ operators' commands, and the development commands refusing an application's data
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import zlib
 
 import psutil
@@ -21,7 +19,7 @@ from customer_analytics_pipeline.warehouse.checks.evaluation import evaluate_che
 from customer_analytics_pipeline.warehouse.connection import APPLICATION_NAME
 from customer_analytics_pipeline.warehouse.locks import ORGANIZATION_LOCK_NAMESPACE
 from customer_analytics_pipeline.warehouse.migrations import create_source_tables
-from customer_analytics_pipeline_tests.helpers import with_signals_ignored
+from customer_analytics_pipeline_tests.helpers import free_port, serves, with_signals_ignored
 
 PASSWORD_MARKER = "Pw-marker-7c1d"
 
@@ -466,20 +464,10 @@ def test_development_commands_refuse_a_strangers_database(make_scratch_database,
     assert not (tmp_path / "dagster_home").exists()
 
 
-def serves(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def test_ui_stops_every_process_on_sigterm_though_launched_with_sigint_ignored(make_scratch_database, tmp_path):
     """`customer-analytics ui &` in a script starts it with SIGINT ignored; SIGTERM still
     stops it and its webserver, daemon and code server, within seconds."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": make_scratch_database(), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
            "DAGSTER_POSTGRES_URL": sqlalchemy_url(make_scratch_database())}
     with open(tmp_path / "ui.log", "w") as log:

@@ -10,12 +10,10 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from importlib.metadata import distributions, version
@@ -30,6 +28,7 @@ from packaging.utils import canonicalize_name
 
 from customer_analytics_pipeline.definitions import defs
 from customer_analytics_pipeline.operations.serve import CODE_LOCATION_MODULE, CODE_LOCATION_NAME
+from customer_analytics_pipeline_tests.helpers import free_port, serves
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DEVELOPMENT_DAGSTER_YAML = REPOSITORY / "dagster.yaml"
@@ -63,20 +62,6 @@ def newcomer_environment(home: Path, **variables: str) -> dict[str, str]:
     }
     home.mkdir(parents=True, exist_ok=True)
     return {**environment, "HOME": str(home), **variables}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def plain(text: str) -> str:
@@ -132,7 +117,7 @@ def serving(command: list[str], port: int, env: dict[str, str], log: Path,
                                    start_new_session=True)
     try:
         deadline = time.monotonic() + SERVE_TIMEOUT_SECONDS
-        while not answers(f"http://127.0.0.1:{port}/server_info"):
+        while not serves(f"http://127.0.0.1:{port}/server_info"):
             assert process.poll() is None, f"exited with {process.returncode}:\n{log.read_text()[-4000:]}"
             assert time.monotonic() < deadline, f"no answer within {SERVE_TIMEOUT_SECONDS}s:\n{log.read_text()[-4000:]}"
             time.sleep(1)

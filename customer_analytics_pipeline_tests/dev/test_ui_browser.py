@@ -5,11 +5,9 @@ count and organization name, and the check page naming each failing organization
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from customer_analytics_pipeline.defs.resources import PostgresResource
 from customer_analytics_pipeline.dev.dagster_instance import sqlalchemy_url
 from customer_analytics_pipeline.settings import Settings
 from customer_analytics_pipeline.warehouse.source_tables import REFRESH, tables_read_by
+from customer_analytics_pipeline_tests.helpers import free_port, serves
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, installed by .ci/run
@@ -40,22 +39,13 @@ CUSTOMER_ANALYTICS_CHECKS = ["table_exists", "row_count_matches_clients", "sampl
                              "referral_data_valid", "appointments_view_available", "refreshed_or_verified_recently"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, f"the UI command exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
+        if serves(url):
+            return
+        time.sleep(1)
     raise AssertionError(f"{url} did not answer within {timeout}s")
 
 
