@@ -8,9 +8,11 @@ own, so it is no accomplice of the refresh's SQL."""
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
+import psycopg
 import pytest
 
 from customer_analytics_pipeline.warehouse import refresh as refresh_module
+from customer_analytics_pipeline.warehouse.checks import evaluation
 from customer_analytics_pipeline.warehouse.checks.outcomes import SAMPLE_BUCKETS, hour_number, sample_window
 from customer_analytics_pipeline.warehouse.refresh import SKIP_UNCHANGED_SQL, OrganizationsFailed
 from customer_analytics_pipeline_tests.helpers import anchor, largest_organization, refresh, table_versions
@@ -80,3 +82,30 @@ def test_a_skip_logic_bug_is_caught_when_the_customers_bucket_comes_up(refreshed
         with pytest.raises(OrganizationsFailed, match=f"avg_ticket_consistent: 1 row.s., customers {customer}"):
             refresh(refreshed, "recent", anchor() + timedelta(hours=hours_to_bucket), [org])
     assert table_versions(refreshed, org) == before
+
+
+def test_an_evaluation_reads_one_snapshot_while_a_refresh_commits(refreshed, database_url):
+    """``customer-analytics check`` copies the rows it audits, then runs the checks. A
+    refresh committing in between (here, of a customer whose payment just arrived) must
+    not make the copied row disagree with the sources the checks then read: the whole
+    evaluation reads one snapshot, so it fails on nothing."""
+    org = largest_organization(refreshed)
+    (customer,) = refreshed.execute(
+        "SELECT square_customer_id FROM customer_analytics WHERE organization_id = %s AND total_payments > 0"
+        " ORDER BY 1 LIMIT 1", (org,)).fetchone()
+    refreshed.execute(
+        "INSERT INTO payments (organization_id, id, square_customer_id, status, amount_cents, created_at, updated_at)"
+        " VALUES (%s, 'arrived-meanwhile', %s, 'COMPLETED', 987654, now(), now())", (org, customer))
+    copy_audited_rows = evaluation.copy_audited_rows
+
+    def copy_then_let_a_refresh_commit(conn, *args):
+        copy_audited_rows(conn, *args)
+        if conn is refreshed:  # the evaluation's copy, not the audit inside that refresh
+            with psycopg.connect(database_url, autocommit=True) as other:
+                assert refresh(other, "recent", anchor(), [org]).rows_recomputed >= 1
+
+    with mock.patch.object(evaluation, "copy_audited_rows", copy_then_let_a_refresh_commit):
+        failed = [o.check_name for o in evaluation.evaluate_checks(refreshed, [org]) if not o.passed]
+    assert failed == []
+    after = {o.check_name: o for o in evaluation.evaluate_checks(refreshed, [org])}
+    assert after["avg_ticket_consistent"].passed  # and after it, on the refreshed row

@@ -22,6 +22,7 @@ from customer_analytics_pipeline.warehouse.checks.outcomes import (
     CheckOutcome,
     Failures,
     attempt,
+    copy_audited_rows,
     failures_or_error,
     find_failures,
 )
@@ -127,11 +128,9 @@ def segment_counts(conn: psycopg.Connection, organization_ids: list[str], rememb
     return current, previous
 
 
-def unknown_segments_outcome(
-    conn: psycopg.Connection, organization_ids: list[str], scope: AuditScope = EVERY_ROW
-) -> CheckOutcome:
-    """segment_distribution's ERROR: a NULL or unknown segment (audited before commit)."""
-    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, scope, segments=list(CUSTOMER_SEGMENTS))
+def unknown_segments_outcome(conn: psycopg.Connection, organization_ids: list[str]) -> CheckOutcome:
+    """segment_distribution's ERROR: a NULL or unknown segment among the audited rows."""
+    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, segments=list(CUSTOMER_SEGMENTS))
     return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, invalid)
 
 
@@ -185,16 +184,29 @@ def audit_outcomes(
     rows of ``scope``: what the refresh audits inside its transaction before it commits
     (what it wrote and a sample of the rest), and what ``customer-analytics check``
     evaluates (every row). A check that cannot evaluate (say, a column it reads is gone)
-    fails on its own with the database error."""
+    fails on its own with the database error.
+
+    The rows are copied once into audited_rows, inside a transaction (a savepoint in the
+    refresh's) that ends with them. Outside a refresh that transaction is REPEATABLE
+    READ: the copy and every check then see one snapshot, so a refresh committing in
+    between cannot make the copy disagree with the source rows the checks read."""
     outcomes = [CheckOutcome("table_exists", CUSTOMER_ANALYTICS_TABLE, ERROR,
                              failures_or_error(conn, lambda: table_structure_failures(conn)))]
-    for name, sql_file in ROW_CHECKS.items():
-        failures = find_failures(conn, sql_file, organization_ids, scope)
-        details = {}
-        if name == "sample_record_valid" and not failures.error:
-            details = {"sample_row": masked_sample_row(conn, organization_ids, failures)}
-        outcomes.append(CheckOutcome(name, CUSTOMER_ANALYTICS_TABLE, ERROR, failures, details))
-    outcomes.append(unknown_segments_outcome(conn, organization_ids, scope))
+    in_refresh = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    with conn.transaction():
+        if not in_refresh:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _, copy_error = attempt(conn, lambda: copy_audited_rows(conn, organization_ids, scope))
+        for name, sql_file in ROW_CHECKS.items():
+            failures = Failures(error=copy_error) if copy_error else find_failures(conn, sql_file, organization_ids)
+            details = {}
+            if name == "sample_record_valid" and not failures.error:
+                details = {"sample_row": masked_sample_row(conn, organization_ids, failures)}
+            outcomes.append(CheckOutcome(name, CUSTOMER_ANALYTICS_TABLE, ERROR, failures, details))
+        unknown = (CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, Failures(error=copy_error))
+                   if copy_error else unknown_segments_outcome(conn, organization_ids))
+        outcomes.append(unknown)
+        conn.execute("DROP TABLE IF EXISTS audited_rows")
     return outcomes
 
 

@@ -9,10 +9,11 @@ WITH compared AS (
            ca.total_referrals, coalesce(rp.total_referrals, 0) AS source_total_referrals,
            ca.total_rewards_cents, coalesce(rp.total_rewards_cents, 0) AS source_total_rewards_cents
     FROM audited_rows AS ca
-    -- The batch restated on rp: the profiles of the batch are read, not the whole table.
     LEFT JOIN (SELECT * FROM referral_profiles WHERE organization_id = ANY(%(organization_ids)s::uuid[])) AS rp
            ON rp.organization_id = ca.organization_id AND rp.square_customer_id = ca.square_customer_id
-    LEFT JOIN customer_analytics_refresh_state AS s ON s.organization_id = ca.organization_id
+    LEFT JOIN (SELECT * FROM customer_analytics_refresh_state
+               WHERE organization_id = ANY(%(organization_ids)s::uuid[])) AS s
+           ON s.organization_id = ca.organization_id
     WHERE (rp.updated_at IS NULL OR rp.updated_at <= coalesce(s.last_refreshed_at, 'infinity'))
 )
 SELECT organization_id, square_customer_id,

@@ -19,7 +19,7 @@ SELECT ca.organization_id, ca.square_customer_id,
        'customer_analytics row has no client' AS problem,
        ca.email_address, ca.phone_number
 FROM audited_rows AS ca
-WHERE NOT EXISTS (
-        SELECT 1 FROM square_existing_clients AS c
-        WHERE c.organization_id = ANY(%(organization_ids)s::uuid[])
-          AND c.organization_id = ca.organization_id AND c.square_customer_id = ca.square_customer_id)
+LEFT JOIN (SELECT organization_id, square_customer_id FROM square_existing_clients
+           WHERE organization_id = ANY(%(organization_ids)s::uuid[])) AS c
+       ON c.organization_id = ca.organization_id AND c.square_customer_id = ca.square_customer_id
+WHERE c.square_customer_id IS NULL
