@@ -198,7 +198,8 @@ def audit_outcomes(
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         _, copy_error = attempt(conn, lambda: copy_audited_rows(conn, organization_ids, scope))
         for name, sql_file in ROW_CHECKS.items():
-            failures = Failures(error=copy_error) if copy_error else find_failures(conn, sql_file, organization_ids)
+            failures = (Failures(error=copy_error) if copy_error
+                        else find_failures(conn, sql_file, organization_ids, every_row=scope.every_row))
             details = {}
             if name == "sample_record_valid" and not failures.error:
                 details = {"sample_row": masked_sample_row(conn, organization_ids, failures)}
