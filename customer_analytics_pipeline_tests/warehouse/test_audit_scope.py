@@ -15,7 +15,13 @@ from customer_analytics_pipeline.warehouse import refresh as refresh_module
 from customer_analytics_pipeline.warehouse.checks import evaluation
 from customer_analytics_pipeline.warehouse.checks.outcomes import SAMPLE_BUCKETS, hour_number, sample_window
 from customer_analytics_pipeline.warehouse.refresh import SKIP_UNCHANGED_SQL, OrganizationsFailed
-from customer_analytics_pipeline_tests.helpers import anchor, largest_organization, refresh, table_versions
+from customer_analytics_pipeline_tests.helpers import (
+    anchor,
+    largest_organization,
+    organization_ids,
+    refresh,
+    table_versions,
+)
 
 MIDNIGHT = datetime(2026, 5, 20, tzinfo=UTC)
 
@@ -51,7 +57,7 @@ def test_refreshes_one_after_another_audit_every_bucket_once_a_day(hours):
 
 
 def sample_bucket(conn, customer: str) -> int:
-    """The customer's sample bucket, as audited_rows.sql computes it."""
+    """The customer's sample bucket, as create_audited_rows.sql computes it."""
     return conn.execute("SELECT mod(abs(hashtext(%s)::bigint), %s)", (customer, SAMPLE_BUCKETS)).fetchone()[0]
 
 
@@ -109,3 +115,13 @@ def test_an_evaluation_reads_one_snapshot_while_a_refresh_commits(refreshed, dat
     assert failed == []
     after = {o.check_name: o for o in evaluation.evaluate_checks(refreshed, [org])}
     assert after["avg_ticket_consistent"].passed  # and after it, on the refreshed row
+
+
+def test_without_the_table_every_check_of_its_rows_fails_saying_why(refreshed):
+    """The rows audited are copied once; when that copy cannot run, no check of them
+    passes by reading nothing: each fails with the database's reason."""
+    refreshed.execute("ALTER TABLE customer_analytics RENAME TO customer_analytics_elsewhere")
+    outcomes = evaluation.audit_outcomes(refreshed, organization_ids(refreshed))
+    assert sorted(o.check_name for o in outcomes) == sorted(evaluation.AUDIT_CHECKS)
+    assert not any(o.passed for o in outcomes)
+    assert all('relation "customer_analytics" does not exist' in o.failures.error for o in outcomes[1:])

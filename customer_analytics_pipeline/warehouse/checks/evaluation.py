@@ -184,7 +184,8 @@ def audit_outcomes(
     rows of ``scope``: what the refresh audits inside its transaction before it commits
     (what it wrote and a sample of the rest), and what ``customer-analytics check``
     evaluates (every row). A check that cannot evaluate (say, a column it reads is gone)
-    fails on its own with the database error.
+    fails on its own with the database error; when the rows cannot even be copied (the
+    table is gone), every check of them fails with that error.
 
     The rows are copied once into audited_rows, inside a transaction (a savepoint in the
     refresh's) that ends with them. Outside a refresh that transaction is REPEATABLE
