@@ -200,9 +200,8 @@ def failures_or_error(conn: psycopg.Connection, evaluate: Callable[[], Failures]
 
 def copy_audited_rows(conn: psycopg.Connection, organization_ids: Sequence[str], scope: AuditScope) -> None:
     """Copies the organizations' rows of ``scope`` into the temporary table audited_rows,
-    which every check of ``sql/checks/`` reads, and analyzes its key: the checks' joins
-    from it into the source tables are then planned on its real size (probes per
-    customer when few are audited, one pass over the batch when all are)."""
+    which every check of ``sql/checks/`` reads instead of finding them again, and
+    analyzes its key, so that the checks' joins with it are planned on its real size."""
     conn.execute(load_sql(AUDITED_ROWS_SQL), {**scope.parameters(), "organization_ids": list(organization_ids)})
     conn.execute("ANALYZE audited_rows (organization_id, square_customer_id)")
 
