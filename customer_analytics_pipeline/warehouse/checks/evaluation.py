@@ -128,12 +128,6 @@ def segment_counts(conn: psycopg.Connection, organization_ids: list[str], rememb
     return current, previous
 
 
-def unknown_segments_outcome(conn: psycopg.Connection, organization_ids: list[str]) -> CheckOutcome:
-    """segment_distribution's ERROR: a NULL or unknown segment among the audited rows."""
-    invalid = find_failures(conn, UNKNOWN_SEGMENTS_SQL, organization_ids, segments=list(CUSTOMER_SEGMENTS))
-    return CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, invalid)
-
-
 def segment_shift_outcome(conn: psycopg.Connection, organization_ids: list[str], remember: bool) -> CheckOutcome:
     """segment_distribution's WARN: a sharp shift of the segment shares since the previous
     evaluation (a failure to compare is a WARN too: it says nothing about the segments)."""
@@ -198,16 +192,21 @@ def audit_outcomes(
         if not in_refresh:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         _, copy_error = attempt(conn, lambda: copy_audited_rows(conn, organization_ids, scope))
+
+        def audited_failures(sql_file: str, **params: object) -> Failures:
+            if copy_error:
+                return Failures(error=copy_error)
+            return find_failures(conn, sql_file, organization_ids, every_row=scope.every_row, **params)
+
         for name, sql_file in ROW_CHECKS.items():
-            failures = (Failures(error=copy_error) if copy_error
-                        else find_failures(conn, sql_file, organization_ids, every_row=scope.every_row))
+            failures = audited_failures(sql_file)
             details = {}
             if name == "sample_record_valid" and not failures.error:
                 details = {"sample_row": masked_sample_row(conn, organization_ids, failures)}
             outcomes.append(CheckOutcome(name, CUSTOMER_ANALYTICS_TABLE, ERROR, failures, details))
-        unknown = (CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, Failures(error=copy_error))
-                   if copy_error else unknown_segments_outcome(conn, organization_ids))
-        outcomes.append(unknown)
+        # segment_distribution's ERROR rule: a NULL or unknown segment.
+        unknown_segments = audited_failures(UNKNOWN_SEGMENTS_SQL, segments=list(CUSTOMER_SEGMENTS))
+        outcomes.append(CheckOutcome("segment_distribution", CUSTOMER_ANALYTICS_TABLE, ERROR, unknown_segments))
         conn.execute("DROP TABLE IF EXISTS audited_rows")
     return outcomes
 
